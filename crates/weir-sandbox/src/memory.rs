@@ -1,0 +1,309 @@
+//! Memory measurement and limits for environments.
+//!
+//! Owns: the one shared watchdog thread that, every tick, scans `/proc` once for all registered
+//! process groups, sums resident memory per group, records each group's peak (REPORT's
+//! `Max Memory Used`) and SIGKILLs a group over its limit (marking it out of memory); and the
+//! small, clearly gated cgroup v2 path (probe, per-environment `memory.max`, OOM detection),
+//! used only when the host has a usable cgroup v2 memory controller.
+//! Never: decides anything else about an environment, or touches processes it was not given.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::lock;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Memory bookkeeping of one environment (one process group).
+#[derive(Debug)]
+pub(crate) struct MemoryTracker {
+    pub(crate) pgid: i32,
+    /// Kill the group above this many bytes; `None`: measure only.
+    limit_bytes: Option<u64>,
+    peak_bytes: AtomicU64,
+    oom_killed: AtomicBool,
+}
+
+impl MemoryTracker {
+    pub(crate) fn new(pgid: i32, limit_bytes: Option<u64>) -> MemoryTracker {
+        MemoryTracker {
+            pgid,
+            limit_bytes,
+            peak_bytes: AtomicU64::new(0),
+            oom_killed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn observe(&self, resident_bytes: u64) {
+        self.peak_bytes.fetch_max(resident_bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn peak_mb(&self) -> u32 {
+        self.peak_bytes.load(Ordering::Relaxed).div_ceil(MIB) as u32
+    }
+
+    pub(crate) fn mark_oom(&self) {
+        self.oom_killed.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn oom_killed(&self) -> bool {
+        self.oom_killed.load(Ordering::SeqCst)
+    }
+}
+
+/// Handle to the shared watchdog thread; the thread stops when the last handle is dropped.
+pub(crate) struct MemoryWatchdog {
+    shared: Arc<WatchdogShared>,
+}
+
+#[derive(Default)]
+struct WatchdogShared {
+    groups: Mutex<HashMap<i32, Arc<MemoryTracker>>>,
+}
+
+impl MemoryWatchdog {
+    pub(crate) fn start(interval: Duration) -> io::Result<MemoryWatchdog> {
+        let shared = Arc::new(WatchdogShared::default());
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("weir-memory-watchdog".into())
+            .spawn(move || watchdog_loop(weak, interval))?;
+        Ok(MemoryWatchdog { shared })
+    }
+
+    pub(crate) fn register(&self, tracker: Arc<MemoryTracker>) {
+        lock(&self.shared.groups).insert(tracker.pgid, tracker);
+    }
+
+    pub(crate) fn deregister(&self, pgid: i32) {
+        lock(&self.shared.groups).remove(&pgid);
+    }
+}
+
+fn watchdog_loop(shared: Weak<WatchdogShared>, interval: Duration) {
+    let page_bytes = page_size_bytes();
+    let mut trackers: Vec<Arc<MemoryTracker>> = Vec::new();
+    let mut resident: HashMap<i32, u64> = HashMap::new();
+    loop {
+        std::thread::sleep(interval);
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        trackers.clear();
+        trackers.extend(lock(&shared.groups).values().cloned());
+        drop(shared);
+        if trackers.is_empty() {
+            continue;
+        }
+        resident.clear();
+        resident.extend(trackers.iter().map(|t| (t.pgid, 0)));
+        scan_proc(&mut resident, page_bytes);
+        for tracker in &trackers {
+            let bytes = resident.get(&tracker.pgid).copied().unwrap_or(0);
+            tracker.observe(bytes);
+            if let Some(limit) = tracker.limit_bytes
+                && bytes > limit
+                && !tracker.oom_killed()
+            {
+                tracing::info!(
+                    pgid = tracker.pgid,
+                    resident_mb = bytes / MIB,
+                    limit_mb = limit / MIB,
+                    "environment over its memory limit: killing its process group"
+                );
+                tracker.mark_oom();
+                let _ = killpg(Pid::from_raw(tracker.pgid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+fn page_size_bytes() -> u64 {
+    // SAFETY: sysconf has no preconditions and only reads a constant.
+    let size = unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) };
+    if size > 0 { size as u64 } else { 4096 }
+}
+
+/// Adds the resident bytes of every process whose process group is a key of `resident`.
+fn scan_proc(resident: &mut HashMap<i32, u64>, page_bytes: u64) {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    let mut buf = [0u8; 1024];
+    let mut path = PathBuf::from("/proc");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        path.push(&name);
+        path.push("stat");
+        let stat = read_small(&path, &mut buf);
+        path.pop();
+        path.pop();
+        if let Some((pgrp, rss_pages)) = stat.and_then(parse_stat) {
+            if let Some(total) = resident.get_mut(&pgrp) {
+                *total += rss_pages * page_bytes;
+            }
+        }
+    }
+}
+
+fn read_small<'a>(path: &Path, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    let mut file = fs::File::open(path).ok()?;
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(_) => return None,
+        }
+    }
+    Some(&buf[..len])
+}
+
+/// `(pgrp, rss_pages)` from `/proc/<pid>/stat` (fields 5 and 24; the command name in field 2
+/// may contain spaces and parentheses, so fields are counted after the last `)`).
+fn parse_stat(stat: &[u8]) -> Option<(i32, u64)> {
+    let after_comm = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[after_comm + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let pgrp = fields.nth(2)?.parse().ok()?; // field 5
+    let rss = fields.nth(18)?.parse().ok()?; // field 24
+    Some((pgrp, rss))
+}
+
+/// Resident bytes of a single process (used once, when an environment becomes ready, so even
+/// a first invocation that ends before any watchdog tick reports a real figure).
+pub(crate) fn resident_bytes_of(pid: u32) -> Option<u64> {
+    let mut buf = [0u8; 1024];
+    let path = PathBuf::from(format!("/proc/{pid}/stat"));
+    let (_, pages) = read_small(&path, &mut buf).and_then(parse_stat)?;
+    Some(pages * page_size_bytes())
+}
+
+// ---------------------------------------------------------------------------------------------
+// cgroup v2 (used only when `probe_cgroup_v2` finds a usable memory controller; this is not the
+// case on cgroup v1 / hybrid hosts, where the watchdog enforces limits instead).
+// ---------------------------------------------------------------------------------------------
+
+/// A cgroup v2 directory under which weir may create one child cgroup per environment.
+#[derive(Clone, Debug)]
+pub(crate) struct CgroupV2Parent {
+    dir: PathBuf,
+}
+
+/// Finds our own cgroup v2 directory and checks that its children get the memory controller
+/// and that we may create them. Returns `None` on cgroup v1 / hybrid hosts.
+pub(crate) fn probe_cgroup_v2() -> Option<CgroupV2Parent> {
+    let root = Path::new("/sys/fs/cgroup");
+    // A unified (v2-only) hierarchy has cgroup.controllers at its root.
+    fs::read_to_string(root.join("cgroup.controllers")).ok()?;
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let relative = own.lines().find_map(|line| line.strip_prefix("0::"))?;
+    let dir = root.join(relative.trim_start_matches('/'));
+    let subtree = fs::read_to_string(dir.join("cgroup.subtree_control")).ok()?;
+    if !subtree.split_whitespace().any(|c| c == "memory") {
+        return None;
+    }
+    let probe = dir.join(format!("weir-probe-{}", std::process::id()));
+    fs::create_dir(&probe).ok()?;
+    let usable = probe.join("memory.max").exists();
+    let _ = fs::remove_dir(&probe);
+    usable.then_some(CgroupV2Parent { dir })
+}
+
+/// One environment's cgroup.
+#[derive(Debug)]
+pub(crate) struct EnvCgroup {
+    dir: PathBuf,
+}
+
+impl CgroupV2Parent {
+    /// Creates the environment's cgroup with `memory.max` (and no swap). Returns it and an open
+    /// `cgroup.procs` the child writes `0` to (joining the cgroup) before exec.
+    pub(crate) fn create(&self, env_id: u64, limit_bytes: u64) -> io::Result<(EnvCgroup, OwnedFd)> {
+        let dir = self
+            .dir
+            .join(format!("weir-{}-env-{env_id}", std::process::id()));
+        fs::create_dir(&dir)?;
+        let group = EnvCgroup { dir };
+        fs::write(group.dir.join("memory.max"), limit_bytes.to_string())?;
+        let _ = fs::write(group.dir.join("memory.swap.max"), "0");
+        let procs = fs::OpenOptions::new()
+            .write(true)
+            .open(group.dir.join("cgroup.procs"))?;
+        Ok((group, procs.into()))
+    }
+}
+
+impl EnvCgroup {
+    /// True when the kernel's OOM killer killed a process of this cgroup.
+    pub(crate) fn oom_killed(&self) -> bool {
+        fs::read_to_string(self.dir.join("memory.events")).is_ok_and(|events| {
+            events.lines().any(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            })
+        })
+    }
+
+    /// Peak memory (`memory.peak`, kernel 5.19+), if available.
+    pub(crate) fn peak_bytes(&self) -> Option<u64> {
+        fs::read_to_string(self.dir.join("memory.peak"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Kills whatever is left and removes the cgroup.
+    pub(crate) fn remove(&self) {
+        let _ = fs::write(self.dir.join("cgroup.kill"), "1");
+        for _ in 0..50 {
+            if fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        tracing::warn!(dir = %self.dir.display(), "could not remove environment cgroup");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_spaces_and_parens_in_comm() {
+        let stat = b"1234 (a) b (c)) S 1 777 777 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 100 1000000 321 18446744073709551615";
+        assert_eq!(parse_stat(stat), Some((777, 321)));
+    }
+
+    #[test]
+    fn measures_our_own_process() {
+        let bytes = resident_bytes_of(std::process::id()).expect("own stat");
+        assert!(bytes > 1024 * 1024);
+    }
+
+    #[test]
+    fn this_host_has_no_usable_cgroup_v2_memory_controller_or_a_working_one() {
+        // On cgroup v1 / hybrid hosts (like the project's CI) the probe must say "no"; where it
+        // says "yes", creating a child cgroup must work.
+        if let Some(parent) = probe_cgroup_v2() {
+            let (group, _procs) = parent.create(u64::MAX, 64 * MIB).expect("create cgroup");
+            assert!(!group.oom_killed());
+            group.remove();
+        }
+    }
+}

@@ -1,0 +1,251 @@
+"""weir's Python runtime client for Lambda `python3.x` functions.
+
+Speaks the Lambda Runtime API (2018-06-01) at $AWS_LAMBDA_RUNTIME_API over one persistent
+HTTP/1.1 connection, loads the `module.function` handler named by $_HANDLER from
+$LAMBDA_TASK_ROOT like the official runtime (awslambdaric), and calls it once per invocation
+with (event, context). Module-level state survives across invocations (warm reuse).
+Errors use Lambda's Python shape {"errorMessage","errorType","requestId","stackTrace"}.
+Standard library only. Embedded into weir-sandbox with include_str!.
+"""
+
+import http.client
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+
+API_PREFIX = "/2018-06-01/runtime"
+ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+
+
+class RuntimeClient:
+    """One keep-alive connection to the Runtime API."""
+
+    def __init__(self, address):
+        host, _, port = address.rpartition(":")
+        self.host = host
+        self.port = int(port)
+        self.connection = None
+
+    def request(self, method, path, body=None, headers=None):
+        for attempt in (0, 1):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(self.host, self.port)
+            try:
+                self.connection.request(method, API_PREFIX + path, body=body, headers=headers or {})
+                response = self.connection.getresponse()
+                return response.status, response.headers, response.read()
+            except (http.client.HTTPException, OSError):
+                self.connection.close()
+                self.connection = None
+                # A kept-alive connection may have been closed by the server: retry once.
+                if attempt == 1:
+                    raise
+        raise RuntimeError("unreachable")
+
+    def post_json(self, path, document, error_type=None):
+        headers = {"Content-Type": "application/json"}
+        if error_type:
+            headers[ERROR_TYPE_HEADER] = error_type
+        return self.request("POST", path, json.dumps(document).encode(), headers)
+
+
+class CognitoIdentity:
+    def __init__(self, data):
+        self.cognito_identity_id = data.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = data.get("cognitoIdentityPoolId")
+
+
+class ClientContext:
+    def __init__(self, data):
+        self.client = data.get("client")
+        self.custom = data.get("custom")
+        self.env = data.get("env")
+
+
+def _json_object(text):
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class LambdaContext:
+    def __init__(self, request_id, deadline_ms, function_arn, client_context, identity):
+        self.aws_request_id = request_id
+        self.invoked_function_arn = function_arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        identity_data = _json_object(identity)
+        self.identity = CognitoIdentity(identity_data) if identity_data is not None else None
+        context_data = _json_object(_maybe_base64(client_context))
+        self.client_context = ClientContext(context_data) if context_data is not None else None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self):
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def __repr__(self):
+        return (
+            "LambdaContext([aws_request_id={},function_name={},function_version={},"
+            "invoked_function_arn={},memory_limit_in_mb={}])".format(
+                self.aws_request_id,
+                self.function_name,
+                self.function_version,
+                self.invoked_function_arn,
+                self.memory_limit_in_mb,
+            )
+        )
+
+
+def _maybe_base64(text):
+    if not text:
+        return text
+    try:
+        import base64
+
+        return base64.b64decode(text, validate=True).decode("utf-8")
+    except Exception:
+        return text
+
+
+class InitFault(Exception):
+    def __init__(self, error_type, message, stack_trace=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.stack_trace = stack_trace or []
+
+
+def load_handler(handler):
+    try:
+        module_name, function_name = handler.rsplit(".", 1)
+    except ValueError as e:
+        raise InitFault("Runtime.MalformedHandlerName", "Bad handler '{}': {}".format(handler, e))
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise InitFault(
+            "Runtime.BuiltInModuleConflict",
+            "Cannot use built-in module {} as a handler module".format(module_name),
+        )
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as e:
+        raise InitFault(
+            "Runtime.ImportModuleError",
+            "Unable to import module '{}': {}".format(module_name, e),
+        )
+    except SyntaxError as e:
+        raise InitFault(
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module '{}': {}".format(module_name, e),
+            ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)],
+        )
+    except Exception as e:
+        raise InitFault(type(e).__name__, str(e), _stack_trace(e))
+    function = getattr(module, function_name, None)
+    if function is None:
+        raise InitFault(
+            "Runtime.HandlerNotFound",
+            "Handler '{}' missing on module '{}'".format(function_name, module_name),
+        )
+    return function
+
+
+def _stack_trace(exception):
+    frames = traceback.extract_tb(exception.__traceback__)
+    # Drop this file's own frames so the trace starts in user code.
+    user_frames = [f for f in frames if not f.filename.endswith("weir_runtime.py")]
+    return traceback.format_list(user_frames)
+
+
+def log_error(error):
+    lines = ["[ERROR] {}: {}".format(error["errorType"], error["errorMessage"])]
+    if error.get("stackTrace"):
+        lines.append("Traceback (most recent call last):")
+        for entry in error["stackTrace"]:
+            lines.extend(entry.rstrip("\n").splitlines())
+    # One write, so the lines are not interleaved with other output.
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def main():
+    client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    if task_root not in sys.path:
+        sys.path.insert(0, task_root)
+
+    try:
+        handler = load_handler(os.environ.get("_HANDLER", ""))
+    except InitFault as fault:
+        error = {
+            "errorMessage": fault.message,
+            "errorType": fault.error_type,
+            "requestId": "",
+            "stackTrace": fault.stack_trace,
+        }
+        log_error(error)
+        client.post_json("/init/error", error, fault.error_type)
+        sys.exit(1)
+
+    while True:
+        status, headers, body = client.request("GET", "/invocation/next")
+        if status != 200:
+            sys.stderr.write("weir runtime: /next answered {}: {!r}\n".format(status, body[:200]))
+            sys.exit(1)
+        request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
+        trace_id = headers.get("Lambda-Runtime-Trace-Id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        context = LambdaContext(
+            request_id,
+            int(headers.get("Lambda-Runtime-Deadline-Ms") or 0),
+            headers.get("Lambda-Runtime-Invoked-Function-Arn"),
+            headers.get("Lambda-Runtime-Client-Context"),
+            headers.get("Lambda-Runtime-Cognito-Identity"),
+        )
+        try:
+            event = json.loads(body) if body else {}
+            result = handler(event, context)
+        except Exception as e:
+            error = {
+                "errorMessage": str(e),
+                "errorType": type(e).__name__,
+                "requestId": request_id,
+                "stackTrace": _stack_trace(e),
+            }
+            log_error(error)
+            client.post_json("/invocation/{}/error".format(request_id), error, "Unhandled")
+            continue
+        try:
+            payload = json.dumps(result).encode("utf-8")
+        except Exception as e:
+            error = {
+                "errorMessage": "Unable to marshal response: {}".format(e),
+                "errorType": "Runtime.MarshalError",
+                "requestId": request_id,
+                "stackTrace": [],
+            }
+            log_error(error)
+            client.post_json("/invocation/{}/error".format(request_id), error, "Runtime.MarshalError")
+            continue
+        client.request(
+            "POST",
+            "/invocation/{}/response".format(request_id),
+            payload,
+            {"Content-Type": "application/json"},
+        )
+
+
+if __name__ == "__main__":
+    main()
