@@ -140,23 +140,56 @@ pub enum EnvEvent {
 /// A configuration change, validated like Lambda's control plane.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigChange {
-    CreateFunction { name: String, settings: RuntimeSettings },
+    CreateFunction {
+        name: String,
+        settings: RuntimeSettings,
+    },
     /// `$LATEST`'s code or configuration changed: new environments use it,
     /// existing ones are retired.
-    UpdateFunction { function: FunctionId, settings: RuntimeSettings },
-    DeleteFunction { function: FunctionId },
+    UpdateFunction {
+        function: FunctionId,
+        settings: RuntimeSettings,
+    },
+    DeleteFunction {
+        function: FunctionId,
+    },
     /// Snapshot `$LATEST` as published version `version` (numbered by the
     /// driver, which persists them; must be new).
-    PublishVersion { function: FunctionId, version: u32 },
-    DeleteVersion { function: FunctionId, version: u32 },
+    PublishVersion {
+        function: FunctionId,
+        version: u32,
+    },
+    DeleteVersion {
+        function: FunctionId,
+        version: u32,
+    },
     /// Create or retarget an alias.
-    PutAlias { function: FunctionId, name: String, version: Version },
-    DeleteAlias { function: FunctionId, name: String },
-    PutReservedConcurrency { function: FunctionId, reserved: u32 },
-    DeleteReservedConcurrency { function: FunctionId },
+    PutAlias {
+        function: FunctionId,
+        name: String,
+        version: Version,
+    },
+    DeleteAlias {
+        function: FunctionId,
+        name: String,
+    },
+    PutReservedConcurrency {
+        function: FunctionId,
+        reserved: u32,
+    },
+    DeleteReservedConcurrency {
+        function: FunctionId,
+    },
     /// Provisioned concurrency on a published version or an alias.
-    PutProvisionedConcurrency { function: FunctionId, qualifier: String, count: u32 },
-    DeleteProvisionedConcurrency { function: FunctionId, qualifier: String },
+    PutProvisionedConcurrency {
+        function: FunctionId,
+        qualifier: String,
+        count: u32,
+    },
+    DeleteProvisionedConcurrency {
+        function: FunctionId,
+        qualifier: String,
+    },
     SetAccountLimits(AccountLimits),
 }
 

@@ -159,6 +159,29 @@ impl Function {
         self.reserved.map(|r| r.saturating_sub(self.provisioned_total()))
     }
 
+    /// On-demand invocations beyond the function's own reservation (after
+    /// the reservation was lowered while they ran). Until they finish they
+    /// draw on the unreserved pool, so the account limit still holds.
+    pub fn excess(&self) -> u32 {
+        match self.on_demand_reserved_cap() {
+            Some(cap) if !self.deleted => self.busy_on_demand.saturating_sub(cap),
+            _ => 0,
+        }
+    }
+
+    /// In-flight invocations counted against the unreserved pool: all of a
+    /// deleted function's, on-demand ones without a reservation, and any
+    /// excess over a lowered reservation.
+    pub fn unreserved_use(&self) -> u32 {
+        if self.deleted {
+            self.concurrent()
+        } else if self.reserved.is_none() {
+            self.busy_on_demand
+        } else {
+            self.excess()
+        }
+    }
+
     pub fn concurrent(&self) -> u32 {
         self.busy_on_demand + self.busy_provisioned
     }

@@ -33,20 +33,21 @@ impl ScalingWindow {
         }
     }
 
-    /// Takes one grant, or says how long until one returns.
-    pub(crate) fn try_acquire(&mut self, now: Instant, rate: ScalingRate) -> Result<(), Duration> {
+    /// Says whether a grant is available now, or how long until one returns.
+    pub(crate) fn check(&mut self, now: Instant, rate: ScalingRate) -> Result<(), Duration> {
         self.expire(now, rate.window);
         if (self.grants.len() as u64) < u64::from(rate.environments) {
-            self.grants.push_back(now);
             return Ok(());
         }
         let oldest = self.grants.front().copied().unwrap_or(now);
         Err((oldest + rate.window).saturating_since(now))
     }
 
-    /// Gives back the most recent grant (an environment that was never made).
-    pub(crate) fn refund(&mut self) {
-        self.grants.pop_back();
+    /// Takes one grant, or says how long until one returns.
+    pub(crate) fn try_acquire(&mut self, now: Instant, rate: ScalingRate) -> Result<(), Duration> {
+        self.check(now, rate)?;
+        self.grants.push_back(now);
+        Ok(())
     }
 
     /// Grants still inside the window ending at `now`.

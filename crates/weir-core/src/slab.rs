@@ -96,9 +96,7 @@ impl<T> Slab<T> {
             _ => return None,
         }
         let vacant = Slot::Vacant { generation: key.generation(), next_free: self.free_head };
-        let Slot::Occupied { value, .. } = std::mem::replace(&mut self.slots[index], vacant) else {
-            unreachable!()
-        };
+        let Slot::Occupied { value, .. } = std::mem::replace(&mut self.slots[index], vacant) else { unreachable!() };
         self.free_head = index as u32;
         self.len -= 1;
         Some(value)

@@ -24,6 +24,9 @@ pub(crate) enum Timer {
     Idle { env: EnvId, idle_epoch: u32 },
     /// An invocation waiting for a host slot has waited too long.
     HostWait(InvocationId),
+    /// A host waiter's function may start an environment again (its
+    /// scaling-rate grant returns).
+    HostRetry,
 }
 
 #[derive(Debug, Default)]

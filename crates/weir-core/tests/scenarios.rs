@@ -233,8 +233,9 @@ fn provisioned_concurrency_rules_follow_lambda() {
     );
     h.config(ConfigChange::PutAlias { function: f, name: "live".into(), version: Version::Published(1) }).unwrap();
     h.config(ConfigChange::PutProvisionedConcurrency { function: f, qualifier: "1".into(), count: 5 }).unwrap();
-    let err =
-        h.config(ConfigChange::PutProvisionedConcurrency { function: f, qualifier: "live".into(), count: 1 }).unwrap_err();
+    let err = h
+        .config(ConfigChange::PutProvisionedConcurrency { function: f, qualifier: "live".into(), count: 1 })
+        .unwrap_err();
     assert_eq!(err.kind, ConfigErrorKind::ResourceConflict);
     // With 5 of 5 reserved provisioned on version 1, $LATEST has no on-demand capacity left.
     h.advance(Duration::from_secs(1));
@@ -260,6 +261,31 @@ fn lowering_reserved_lets_running_invocations_finish_and_throttles_new_ones() {
     assert!(matches!(h.invoke(f), Admission::Admitted(_)));
     assert!(matches!(h.invoke(f), Admission::Admitted(_)));
     assert!(matches!(h.invoke(f), Admission::Throttled(_)));
+}
+
+#[test]
+fn invocations_over_a_lowered_reservation_still_count_against_the_account() {
+    // Account 200: "batch" reserves 100 and runs 100. Its reservation drops
+    // to 10 while they run: the pool for others grows to 190, but the 90
+    // running beyond the new reservation occupy it until they finish.
+    let config = ControllerConfig {
+        account: AccountLimits { concurrency_limit: 200, minimum_unreserved: 50 },
+        ..ControllerConfig::default()
+    };
+    let mut h = Harness::new(config);
+    let batch = h.function("batch", behaviour(Duration::from_secs(10)));
+    let other = h.function("other", behaviour(Duration::from_secs(10)));
+    h.config(ConfigChange::PutReservedConcurrency { function: batch, reserved: 100 }).unwrap();
+    for _ in 0..100 {
+        h.invoke(batch);
+    }
+    h.config(ConfigChange::PutReservedConcurrency { function: batch, reserved: 10 }).unwrap();
+    let admitted = (0..200).filter(|_| matches!(h.invoke(other), Admission::Admitted(_))).count();
+    assert_eq!(admitted, 100);
+    assert_eq!(h.core.account_stats().concurrent_executions, 200, "never above the account limit");
+    h.advance(Duration::from_secs(11));
+    let admitted = (0..200).filter(|_| matches!(h.invoke(other), Admission::Admitted(_))).count();
+    assert_eq!(admitted, 190);
 }
 
 #[test]
@@ -380,7 +406,8 @@ fn host_capacity_is_its_own_outcome_not_a_lambda_throttle() {
     assert!(h.throttles.is_empty(), "host limits never produce Lambda throttles");
     // When the first two finish, the waiter runs on a freed warm environment.
     h.advance(Duration::from_millis(2_200));
-    let dispatched = h.effects.iter().any(|(_, e)| matches!(e, Effect::Dispatch { invocation, .. } if *invocation == waiting));
+    let dispatched =
+        h.effects.iter().any(|(_, e)| matches!(e, Effect::Dispatch { invocation, .. } if *invocation == waiting));
     assert!(dispatched);
     assert_eq!(h.core.account_stats().host_waiting, 0);
     assert_eq!(h.core.account_stats().host_rejections, 1);

@@ -40,7 +40,11 @@ impl Controller {
             return Admission::NotFound;
         };
         if function.reserved == Some(0) {
-            return self.throttle(function_id, ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded, CONCURRENCY_RETRY_AFTER);
+            return self.throttle(
+                function_id,
+                ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded,
+                CONCURRENCY_RETRY_AFTER,
+            );
         }
 
         // A provisioned environment of this version is the first choice.
@@ -65,7 +69,11 @@ impl Controller {
                 );
             }
             None if self.unreserved_busy >= unreserved_limit => {
-                return self.throttle(function_id, ThrottleReason::ConcurrentInvocationLimitExceeded, CONCURRENCY_RETRY_AFTER);
+                return self.throttle(
+                    function_id,
+                    ThrottleReason::ConcurrentInvocationLimitExceeded,
+                    CONCURRENCY_RETRY_AFTER,
+                );
             }
             _ => {}
         }
@@ -78,20 +86,21 @@ impl Controller {
             return Admission::Admitted(invocation);
         }
 
-        // A cold start: the scaling rate, then the host.
+        // A cold start: the scaling rate, then the host. A host waiter takes
+        // its scaling grant when its environment really starts.
         let rate = self.config.scaling_rate;
         let function = &mut self.functions[function_id.index()];
-        if let Err(retry_after) = function.scaling.try_acquire(now, rate) {
+        if let Err(retry_after) = function.scaling.check(now, rate) {
             return self.throttle(function_id, ThrottleReason::FunctionInvocationRateLimitExceeded, retry_after);
         }
         if self.host_has_room() {
+            self.functions[function_id.index()].scaling.try_acquire(now, rate).expect("checked above");
             let invocation = self.admit_on_demand(function_id, request, InvocationState::WaitingForHost, spillover);
             let env = self.spawn_env(now, function_id, pool_index, InitType::OnDemand);
             self.bind(invocation, env);
             return Admission::Admitted(invocation);
         }
         if self.host_waiting >= self.config.host.max_waiting {
-            self.functions[function_id.index()].scaling.refund();
             self.host_rejections += 1;
             return Admission::HostBusy;
         }

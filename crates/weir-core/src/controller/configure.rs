@@ -70,7 +70,11 @@ impl Controller {
         Ok(Some(id))
     }
 
-    fn update_latest(&mut self, function: FunctionId, settings: RuntimeSettings) -> Result<Option<FunctionId>, ConfigError> {
+    fn update_latest(
+        &mut self,
+        function: FunctionId,
+        settings: RuntimeSettings,
+    ) -> Result<Option<FunctionId>, ConfigError> {
         validate_settings(&settings)?;
         let f = self.function_mut(function)?;
         let pool = &mut f.pools[0];
@@ -85,19 +89,17 @@ impl Controller {
     }
 
     fn delete_function(&mut self, function: FunctionId) -> Result<Option<FunctionId>, ConfigError> {
-        let f = self.function_mut(function)?;
-        let held_before = f.held();
-        let newly_unreserved = if f.reserved.is_some() { f.concurrent() } else { f.busy_provisioned };
-        f.deleted = true;
-        f.provisioned.clear();
-        for pool in &mut f.pools {
-            pool.provisioned_target = 0;
-        }
-        let name = f.name.clone();
-        self.names.remove(&name);
-        self.held -= held_before;
+        self.function_mut(function)?;
         // Its in-flight invocations finish, now outside any reservation.
-        self.unreserved_busy += newly_unreserved;
+        self.reaccount(function, |f| {
+            f.deleted = true;
+            f.provisioned.clear();
+            for pool in &mut f.pools {
+                pool.provisioned_target = 0;
+            }
+        });
+        let name = self.functions[function.index()].name.clone();
+        self.names.remove(&name);
         self.retire_envs(function, None, StopReason::FunctionDeleted);
         self.watchers.retain(|&w| w != function);
         self.wake_watchers(None, true);
@@ -123,18 +125,20 @@ impl Controller {
         let Some(index) = f.pool_index(version) else {
             return Err(ConfigError::not_found(format!("Function not found: {}:{version}", f.name)));
         };
-        let referencing: Vec<&str> = f.aliases.iter().filter(|a| a.version == version).map(|a| a.name.as_str()).collect();
+        let referencing: Vec<&str> =
+            f.aliases.iter().filter(|a| a.version == version).map(|a| a.name.as_str()).collect();
         if !referencing.is_empty() {
             return Err(ConfigError::conflict(format!(
                 "Unable to delete version because the following aliases reference it: [{}]",
                 referencing.join(", ")
             )));
         }
-        let held_before = f.held();
-        f.provisioned.retain(|p| p.version != version);
-        f.pools[index].provisioned_target = 0;
-        let held_after = f.held();
-        self.held = self.held - held_before + held_after;
+        let _ = index;
+        self.reaccount(function, |f| {
+            f.provisioned.retain(|p| p.version != version);
+            let index = f.pool_index(version).expect("checked above");
+            f.pools[index].provisioned_target = 0;
+        });
         self.retire_envs(function, Some(version), StopReason::Stale);
         let f = &mut self.functions[function.index()];
         let index = f.pool_index(version).expect("still there");
@@ -144,7 +148,12 @@ impl Controller {
         Ok(None)
     }
 
-    fn put_alias(&mut self, function: FunctionId, name: String, version: Version) -> Result<Option<FunctionId>, ConfigError> {
+    fn put_alias(
+        &mut self,
+        function: FunctionId,
+        name: String,
+        version: Version,
+    ) -> Result<Option<FunctionId>, ConfigError> {
         let f = self.function_mut(function)?;
         if Version::parse(&name).is_some() {
             return Err(ConfigError::invalid(format!("Alias name {name} is a version, not a valid alias name")));
@@ -210,25 +219,23 @@ impl Controller {
             }
             let held_after = held_total - f.held() + r;
             if held_after > limits.concurrency_limit.saturating_sub(limits.minimum_unreserved) {
-                return Err(ConfigError::unreserved_below_minimum("ReservedConcurrentExecutions", limits.minimum_unreserved));
+                return Err(ConfigError::unreserved_below_minimum(
+                    "ReservedConcurrentExecutions",
+                    limits.minimum_unreserved,
+                ));
             }
         }
-        let held_before = f.held();
-        let was_reserved = f.reserved.is_some();
-        f.reserved = reserved;
-        let held_after = f.held();
-        let busy_on_demand = f.busy_on_demand;
-        match (was_reserved, reserved.is_some()) {
-            (false, true) => self.unreserved_busy -= busy_on_demand,
-            (true, false) => self.unreserved_busy += busy_on_demand,
-            _ => {}
-        }
-        self.held = self.held - held_before + held_after;
+        self.reaccount(function, |f| f.reserved = reserved);
         self.wake_watchers(None, true);
         Ok(None)
     }
 
-    fn put_provisioned(&mut self, function: FunctionId, qualifier: String, count: u32) -> Result<Option<FunctionId>, ConfigError> {
+    fn put_provisioned(
+        &mut self,
+        function: FunctionId,
+        qualifier: String,
+        count: u32,
+    ) -> Result<Option<FunctionId>, ConfigError> {
         let limits = self.config.account;
         let held_total = self.held;
         let f = self.function_mut(function)?;
@@ -275,21 +282,23 @@ impl Controller {
             None => {
                 let held_after = held_total - f.held() + total_after;
                 if held_after > limits.concurrency_limit.saturating_sub(limits.minimum_unreserved) {
-                    return Err(ConfigError::unreserved_below_minimum("ConcurrentExecutions", limits.minimum_unreserved));
+                    return Err(ConfigError::unreserved_below_minimum(
+                        "ConcurrentExecutions",
+                        limits.minimum_unreserved,
+                    ));
                 }
             }
         }
-        let held_before = f.held();
-        match f.provisioned.iter_mut().find(|p| p.qualifier == qualifier) {
-            Some(config) => config.requested = count,
-            None => f.provisioned.push(ProvisionedConfig { qualifier, version, requested: count }),
-        }
-        let pool_index = f.pool_index(version).expect("resolved above");
-        let pool = &mut f.pools[pool_index];
-        pool.provisioned_target = pool.provisioned_target - existing + count;
-        pool.provisioned_init_failures = 0;
-        let held_after = f.held();
-        self.held = self.held - held_before + held_after;
+        self.reaccount(function, |f| {
+            match f.provisioned.iter_mut().find(|p| p.qualifier == qualifier) {
+                Some(config) => config.requested = count,
+                None => f.provisioned.push(ProvisionedConfig { qualifier, version, requested: count }),
+            }
+            let pool_index = f.pool_index(version).expect("resolved above");
+            let pool = &mut f.pools[pool_index];
+            pool.provisioned_target = pool.provisioned_target - existing + count;
+            pool.provisioned_init_failures = 0;
+        });
         self.provisioned_dirty = true;
         self.trim_provisioned(function, version);
         Ok(None)
@@ -300,12 +309,12 @@ impl Controller {
         let Some(at) = f.provisioned.iter().position(|p| p.qualifier == qualifier) else {
             return Err(ConfigError::not_found("No Provisioned Concurrency Config found for this function"));
         };
-        let held_before = f.held();
-        let config = f.provisioned.remove(at);
-        let pool_index = f.pool_index(config.version).expect("provisioned versions exist");
-        f.pools[pool_index].provisioned_target -= config.requested;
-        let held_after = f.held();
-        self.held = self.held - held_before + held_after;
+        let config = f.provisioned[at].clone();
+        self.reaccount(function, |f| {
+            f.provisioned.remove(at);
+            let pool_index = f.pool_index(config.version).expect("provisioned versions exist");
+            f.pools[pool_index].provisioned_target -= config.requested;
+        });
         self.trim_provisioned(function, config.version);
         self.wake_watchers(None, true);
         Ok(None)
@@ -323,6 +332,17 @@ impl Controller {
         Ok(None)
     }
 
+    /// Applies a change to a function and keeps the account-wide sums (what
+    /// functions hold, what draws on the unreserved pool) in step with it.
+    fn reaccount(&mut self, function: FunctionId, change: impl FnOnce(&mut Function)) {
+        let f = &mut self.functions[function.index()];
+        let (held_before, unreserved_before) = (f.held(), f.unreserved_use());
+        change(f);
+        let (held_after, unreserved_after) = (f.held(), f.unreserved_use());
+        self.held = self.held - held_before + held_after;
+        self.unreserved_busy = self.unreserved_busy - unreserved_before + unreserved_after;
+    }
+
     /// Stops provisioned environments of a version beyond its target:
     /// initialising and idle ones now, busy ones when they finish.
     fn trim_provisioned(&mut self, function: FunctionId, version: Version) {
@@ -337,13 +357,20 @@ impl Controller {
             .envs
             .iter()
             .filter(|(_, e)| {
-                e.function == function && e.version == version && e.is_provisioned() && e.state == EnvState::Initializing
+                e.function == function
+                    && e.version == version
+                    && e.is_provisioned()
+                    && e.state == EnvState::Initializing
             })
             .map(|(key, _)| EnvId(key))
             .collect();
-        victims.extend(pool.provisioned_available.iter().rev().copied().filter(|env| {
-            self.envs.get(env.0).is_some_and(|e| e.running.is_empty())
-        }));
+        victims.extend(
+            pool.provisioned_available
+                .iter()
+                .rev()
+                .copied()
+                .filter(|env| self.envs.get(env.0).is_some_and(|e| e.running.is_empty())),
+        );
         for env in victims {
             if surplus == 0 {
                 break;

@@ -44,17 +44,12 @@ impl Controller {
         // Invocations: each counted once, in the right bucket.
         let mut busy_on_demand = vec![0u32; self.functions.len()];
         let mut busy_provisioned = vec![0u32; self.functions.len()];
-        let mut unreserved = 0u32;
         let mut waiting = 0u32;
         for (key, inv) in self.invocations.iter() {
-            let f = &self.functions[inv.function.index()];
             if inv.provisioned {
                 busy_provisioned[inv.function.index()] += 1;
             } else {
                 busy_on_demand[inv.function.index()] += 1;
-            }
-            if f.deleted || (!inv.provisioned && f.reserved.is_none()) {
-                unreserved += 1;
             }
             match inv.state {
                 InvocationState::WaitingForHost => waiting += 1,
@@ -79,12 +74,17 @@ impl Controller {
             }
         }
         ensure!(waiting == self.host_waiting, "host waiting {} != recomputed {waiting}", self.host_waiting);
-        ensure!(unreserved == self.unreserved_busy, "unreserved busy {} != recomputed {unreserved}", self.unreserved_busy);
         ensure!(
             self.invocations.len() as u32 == self.total_busy,
             "total busy {} != invocations {}",
             self.total_busy,
             self.invocations.len()
+        );
+        let unreserved: u32 = self.functions.iter().map(|f| f.unreserved_use()).sum();
+        ensure!(
+            unreserved == self.unreserved_busy,
+            "unreserved busy {} != recomputed {unreserved}",
+            self.unreserved_busy
         );
         for (index, f) in self.functions.iter().enumerate() {
             ensure!(
@@ -176,7 +176,8 @@ impl Controller {
                     pool.provisioned_alive,
                     pool.provisioned_ready
                 );
-                let configured: u32 = f.provisioned.iter().filter(|p| p.version == pool.version).map(|p| p.requested).sum();
+                let configured: u32 =
+                    f.provisioned.iter().filter(|p| p.version == pool.version).map(|p| p.requested).sum();
                 ensure!(
                     pool.provisioned_target == configured,
                     "function {} version {} provisioned target {} != configured {configured}",

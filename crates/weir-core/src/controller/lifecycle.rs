@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::Controller;
-use crate::api::{EnvEvent, Effect, InitType, InvocationFailure, InvocationOutcome, StopReason};
+use crate::api::{Effect, EnvEvent, InitType, InvocationFailure, InvocationOutcome, StopReason};
 use crate::ids::{EnvId, FunctionId, InvocationId};
 use crate::model::{Env, EnvPlace, EnvState, Invocation, InvocationState};
 use crate::slab::Slab;
@@ -20,6 +20,7 @@ pub(super) fn timer_applies(envs: &Slab<Env>, invocations: &Slab<Invocation>, ti
         }
         Timer::HostWait(id) => invocations.get(id.0).is_some_and(|i| i.state == InvocationState::WaitingForHost),
         Timer::InitDeadline(env) => envs.get(env.0).is_some_and(|e| e.state == EnvState::Initializing),
+        Timer::HostRetry => true,
         Timer::Idle { env, idle_epoch } => envs
             .get(env.0)
             .is_some_and(|e| e.state == EnvState::Ready && e.running.is_empty() && e.idle_epoch == idle_epoch),
@@ -56,13 +57,19 @@ impl Controller {
             }
             Timer::Idle { env, .. } => self.stop_env(env, StopReason::Idle),
             Timer::HostWait(invocation) => self.host_wait_expired(invocation),
+            Timer::HostRetry => self.pump_host(now),
         }
-        let _ = now;
     }
 
     // ---- environments ----------------------------------------------------
 
-    pub(super) fn spawn_env(&mut self, now: Instant, function_id: FunctionId, pool_index: usize, init_type: InitType) -> EnvId {
+    pub(super) fn spawn_env(
+        &mut self,
+        now: Instant,
+        function_id: FunctionId,
+        pool_index: usize,
+        init_type: InitType,
+    ) -> EnvId {
         let function = &mut self.functions[function_id.index()];
         let pool = &mut function.pools[pool_index];
         let settings = pool.settings;
@@ -107,7 +114,8 @@ impl Controller {
 
     /// Binds a cold-start invocation to the environment initialising for it.
     pub(super) fn bind(&mut self, invocation: InvocationId, env: EnvId) {
-        self.invocations.get_mut(invocation.0).expect("bound invocation exists").state = InvocationState::ColdStarting(env);
+        self.invocations.get_mut(invocation.0).expect("bound invocation exists").state =
+            InvocationState::ColdStarting(env);
         self.envs.get_mut(env.0).expect("bound environment exists").bound = Some(invocation);
     }
 
@@ -314,7 +322,13 @@ impl Controller {
     // ---- invocations -----------------------------------------------------
 
     /// Sends an invocation to an environment with spare capacity.
-    pub(super) fn dispatch(&mut self, now: Instant, invocation: InvocationId, env_id: EnvId, init_duration: Option<Duration>) {
+    pub(super) fn dispatch(
+        &mut self,
+        now: Instant,
+        invocation: InvocationId,
+        env_id: EnvId,
+        init_duration: Option<Duration>,
+    ) {
         let env = self.envs.get_mut(env_id.0).expect("dispatch to a live environment");
         env.running.push(invocation);
         env.idle_epoch = env.idle_epoch.wrapping_add(1);
@@ -414,12 +428,13 @@ impl Controller {
     /// Gives back the concurrency an invocation held and wakes waiters.
     fn release_slot(&mut self, inv: &Invocation) {
         let function = &mut self.functions[inv.function.index()];
-        let uses_unreserved = function.deleted || (!inv.provisioned && function.reserved.is_none());
+        let unreserved_before = function.unreserved_use();
         if inv.provisioned {
             function.busy_provisioned -= 1;
         } else {
             function.busy_on_demand -= 1;
         }
+        let uses_unreserved = function.unreserved_use() < unreserved_before;
         if uses_unreserved {
             self.unreserved_busy -= 1;
         }
@@ -451,9 +466,9 @@ impl Controller {
     /// Takes the oldest host waiter of one pool out of the host queue.
     fn take_host_waiter(&mut self, function: FunctionId, version: crate::ids::Version) -> Option<InvocationId> {
         let at = self.host_queue.iter().position(|&id| {
-            self.invocations
-                .get(id.0)
-                .is_some_and(|i| i.state == InvocationState::WaitingForHost && i.function == function && i.version == version)
+            self.invocations.get(id.0).is_some_and(|i| {
+                i.state == InvocationState::WaitingForHost && i.function == function && i.version == version
+            })
         })?;
         let invocation = self.host_queue.remove(at)?;
         self.host_waiting -= 1;
@@ -463,26 +478,46 @@ impl Controller {
         Some(invocation)
     }
 
-    /// Uses free host slots: first for waiting invocations, then for
+    /// Uses free host slots: first for waiting invocations (oldest first,
+    /// each as soon as its function's scaling rate allows), then for
     /// provisioned environments that are missing.
     pub(super) fn pump_host(&mut self, now: Instant) {
-        while self.host_waiting > 0 && self.host_has_room() {
-            let Some(invocation) = self.host_queue.pop_front() else { break };
-            let Some(inv) = self.invocations.get(invocation.0).filter(|i| i.state == InvocationState::WaitingForHost) else {
+        let rate = self.config.scaling_rate;
+        let mut earliest_retry: Option<Duration> = None;
+        let mut index = 0;
+        while self.host_waiting > 0 && self.host_has_room() && index < self.host_queue.len() {
+            let invocation = self.host_queue[index];
+            let Some(inv) = self.invocations.get(invocation.0).filter(|i| i.state == InvocationState::WaitingForHost)
+            else {
+                self.host_queue.remove(index);
                 continue;
             };
             let (function_id, version) = (inv.function, inv.version);
-            self.host_waiting -= 1;
             let function = &mut self.functions[function_id.index()];
-            match function.pool_index(version) {
-                Some(i) => {
-                    function.pools[i].host_waiters -= 1;
-                    let env = self.spawn_env(now, function_id, i, InitType::OnDemand);
-                    self.bind(invocation, env);
-                }
+            let Some(pool_index) = function.pool_index(version) else {
                 // Its version was deleted while it waited.
-                None => self.fail_waiting_without_pool(invocation),
+                self.host_queue.remove(index);
+                self.host_waiting -= 1;
+                self.fail_waiting_without_pool(invocation);
+                continue;
+            };
+            if let Err(retry) = function.scaling.try_acquire(now, rate) {
+                earliest_retry = Some(earliest_retry.map_or(retry, |e| e.min(retry)));
+                index += 1;
+                continue;
             }
+            self.host_queue.remove(index);
+            self.host_waiting -= 1;
+            self.functions[function_id.index()].pools[pool_index].host_waiters -= 1;
+            let env = self.spawn_env(now, function_id, pool_index, InitType::OnDemand);
+            self.bind(invocation, env);
+        }
+        self.host_retry_at = None;
+        if let Some(retry) = earliest_retry
+            && self.host_has_room()
+        {
+            self.host_retry_at = Some(now + retry);
+            self.timers.push(now + retry, Timer::HostRetry);
         }
         if self.provisioned_dirty {
             self.top_up_provisioned(now);

@@ -49,6 +49,8 @@ pub struct Controller {
     /// whose invocation left the waiting state are skipped lazily.
     pub(crate) host_queue: VecDeque<crate::ids::InvocationId>,
     pub(crate) host_waiting: u32,
+    /// Every host waiter is held back by its scaling rate until then.
+    pub(crate) host_retry_at: Option<Instant>,
     /// Environments shutting down (their host slot frees at exit).
     pub(crate) stopping: u32,
     /// Σ of what live functions hold out of the account pool.
@@ -80,6 +82,7 @@ impl Controller {
             effects: VecDeque::new(),
             host_queue: VecDeque::new(),
             host_waiting: 0,
+            host_retry_at: None,
             stopping: 0,
             held: 0,
             unreserved_busy: 0,
@@ -145,11 +148,7 @@ impl Controller {
 
     /// Ids of all live functions, in creation order.
     pub fn function_ids(&self) -> impl Iterator<Item = FunctionId> + '_ {
-        self.functions
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !f.deleted)
-            .map(|(index, _)| FunctionId(index as u32))
+        self.functions.iter().enumerate().filter(|(_, f)| !f.deleted).map(|(index, _)| FunctionId(index as u32))
     }
 
     /// Resolves a Lambda qualifier (`None`, `$LATEST`, a version number or
@@ -269,7 +268,8 @@ impl Controller {
     /// Housekeeping after every input: provisioned top-up, host slots, and
     /// dropping timers that no longer apply from the front of the queue.
     pub(crate) fn after_input(&mut self, now: Instant) {
-        if self.provisioned_dirty || (self.host_waiting > 0 && self.host_has_room()) {
+        let host_ready = self.host_retry_at.is_none_or(|at| at <= now);
+        if self.provisioned_dirty || (self.host_waiting > 0 && self.host_has_room() && host_ready) {
             self.pump_host(now);
         }
         while let Some((_, timer)) = self.timers.peek() {

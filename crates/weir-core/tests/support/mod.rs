@@ -8,11 +8,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
+pub use weir_core::Instant;
 use weir_core::{
-    Admission, ControllerConfig, Controller, Effect, EnvEvent, EnvId, FunctionId, InitType, InvocationFailure,
+    Admission, Controller, ControllerConfig, Effect, EnvEvent, EnvId, FunctionId, InitType, InvocationFailure,
     InvocationId, InvocationOutcome, InvokeRequest, RuntimeSettings, StopReason, ThrottleReason, Version,
 };
-pub use weir_core::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scheduled {
@@ -114,7 +114,10 @@ impl Harness {
     }
 
     pub fn spawns(&self, init_type: InitType) -> usize {
-        self.effects.iter().filter(|(_, e)| matches!(e, Effect::SpawnEnv { init_type: t, .. } if *t == init_type)).count()
+        self.effects
+            .iter()
+            .filter(|(_, e)| matches!(e, Effect::SpawnEnv { init_type: t, .. } if *t == init_type))
+            .count()
     }
 
     pub fn stops(&self, reason: StopReason) -> usize {
@@ -190,7 +193,11 @@ impl Harness {
                     Scheduled::InitFails(env) => (env, EnvEvent::InitFailed),
                     Scheduled::Finish { env, invocation } => (
                         env,
-                        EnvEvent::InvocationFinished { invocation, outcome: InvocationOutcome::Success, reusable: true },
+                        EnvEvent::InvocationFinished {
+                            invocation,
+                            outcome: InvocationOutcome::Success,
+                            reusable: true,
+                        },
                     ),
                     Scheduled::Exit(env) => (env, EnvEvent::Exited),
                 };
