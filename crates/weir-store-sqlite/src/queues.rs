@@ -758,3 +758,62 @@ pub(crate) fn next_visible_at(conn: &Connection, queue: QueueId) -> Step<Option<
     tx.finish()?;
     Ok(Ok(next.map(|ms| ms as u64)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite chooses for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map([], |row| row.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn hot_statements_use_indexes_and_never_sort() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrate::migrate(&mut conn).unwrap();
+        let cases = [
+            (
+                format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE queue_id = 1 AND visible_at_ms <= 5 \
+                     AND visible_at_ms >= 0 AND (visible_at_ms > 0 OR seq > 0) ORDER BY visible_at_ms, seq LIMIT 10"
+                ),
+                "messages_by_visibility",
+            ),
+            (
+                "SELECT fifo_group FROM fifo_groups WHERE queue_id = 1 AND available_at_ms <= 5 \
+                 AND available_at_ms >= 0 AND (available_at_ms > 0 OR head_seq > 0) \
+                 ORDER BY available_at_ms, head_seq LIMIT 16"
+                    .to_owned(),
+                "fifo_groups_by_availability",
+            ),
+            (
+                format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE queue_id = 1 AND fifo_group = 'g' AND seq > 0 \
+                     ORDER BY seq LIMIT 10"
+                ),
+                "fifo_messages_by_group",
+            ),
+            (
+                "SELECT MAX(visible_at_ms) FROM messages WHERE queue_id = 1 AND fifo_group = 'g' AND leased = 1"
+                    .to_owned(),
+                "fifo_leased_by_group",
+            ),
+            ("SELECT MIN(visible_at_ms) FROM messages WHERE queue_id = 1".to_owned(), "messages_by_visibility"),
+            ("SELECT MIN(sent_at_ms) FROM messages WHERE queue_id = 1".to_owned(), "messages_by_age"),
+            ("DELETE FROM messages WHERE queue_id = 1 AND sent_at_ms <= 5".to_owned(), "messages_by_age"),
+            (
+                "DELETE FROM messages WHERE seq = 1 AND queue_id = 1 AND receive_count = 1".to_owned(),
+                "INTEGER PRIMARY KEY",
+            ),
+        ];
+        for (sql, index) in cases {
+            let plan = plan(&conn, &sql);
+            assert!(plan.contains(index), "{sql}\nshould use {index}, plan:\n{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}\nshould not sort, plan:\n{plan}");
+            assert!(!plan.contains("SCAN"), "{sql}\nshould not scan, plan:\n{plan}");
+        }
+    }
+}
