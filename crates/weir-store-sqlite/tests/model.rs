@@ -257,7 +257,11 @@ async fn apply<S: weir_store::Store>(store: &S, op: &Op, run: &Run) -> String {
                     let n = run.next_message + i as u64;
                     NewMessage {
                         message_id: format!("m{n}"),
-                        body: Bytes::from(if n % 7 == 0 { Vec::new() } else { format!("body{n}").into_bytes() }),
+                        body: Bytes::from(if n.is_multiple_of(7) {
+                            Vec::new()
+                        } else {
+                            format!("body{n}").into_bytes()
+                        }),
                         attributes: Bytes::from(format!("attrs{n}")),
                         delay_ms: DELAYS_MS[*delay],
                         group_id: group.map(|g| format!("g{g}")),

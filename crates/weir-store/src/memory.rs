@@ -32,9 +32,13 @@ struct Inner {
     signals: QueueSignals,
 }
 
+/// (kind, key) of a catalog entry.
+type Slot = (String, String);
+
 #[derive(Debug, Default)]
 struct State {
-    catalog: BTreeMap<(String, String), (Bytes, u64)>,
+    /// (kind, key) -> (value, revision)
+    catalog: BTreeMap<Slot, (Bytes, u64)>,
     catalog_revision: u64,
     queues: BTreeMap<QueueId, MemQueue>,
     last_queue_id: u64,
@@ -160,7 +164,7 @@ impl State {
 
     fn apply_catalog(&mut self, ops: Vec<CatalogOp>) -> Result<u64, CatalogError> {
         let revision = self.catalog_revision + 1;
-        let mut undo: Vec<((String, String), Option<(Bytes, u64)>)> = Vec::new();
+        let mut undo: Vec<(Slot, Option<(Bytes, u64)>)> = Vec::new();
         for (op_index, op) in ops.into_iter().enumerate() {
             let conflict = match op {
                 CatalogOp::Put { kind, key, value, expect } => {
@@ -186,7 +190,7 @@ impl State {
                     }
                 }
                 CatalogOp::DeleteByPrefix { kind, prefix } => {
-                    let doomed: Vec<(String, String)> = self
+                    let doomed: Vec<Slot> = self
                         .catalog
                         .range((kind.clone(), prefix.clone())..)
                         .map(|(slot, _)| slot)
