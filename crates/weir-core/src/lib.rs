@@ -16,11 +16,14 @@
 //! See [`Controller`] for the driving contract.
 
 mod api;
+mod batching;
 mod config;
 mod controller;
+mod downstream;
 mod error;
 mod ids;
 mod model;
+mod poller;
 mod scaling;
 mod slab;
 mod throttle;
@@ -31,9 +34,12 @@ pub use api::{
     AccountStats, Admission, ConfigChange, ConfigOutcome, Effect, EnvEvent, FunctionStats, InitType, InvocationFailure,
     InvocationOutcome, InvokeRequest, ProvisionedState, ProvisionedStatus, StopReason,
 };
+pub use batching::{BatchDecision, Batching, MAX_BATCHING_WINDOW, SQS_MAX_BATCH_SIZE, validate_sqs_visibility};
 pub use config::{AccountLimits, ControllerConfig, HostLimits, RuntimeSettings, ScalingRate};
 pub use controller::{Controller, InvariantViolation};
+pub use downstream::{ConnectionRefused, Downstream, DownstreamConfig};
 pub use error::{ConfigError, ConfigErrorKind};
 pub use ids::{EnvId, FunctionId, InvocationId, Version};
+pub use poller::{BatchOutcome, PollerScaler, PollerScaling, SQS_MAX_CONCURRENT_BATCHES};
 pub use throttle::{Throttle, ThrottleReason};
 pub use time::Instant;
