@@ -88,13 +88,13 @@ impl ConditionEvaluator<'_> {
                 node.kind()
             ));
         };
-        if let [entry] = map.entries.as_slice() {
-            if entry.key == "Condition" {
-                let Some(name) = entry.value.as_str() else {
-                    return fail("Condition takes a condition name".to_owned());
-                };
-                return self.condition(name, node.line, path);
-            }
+        if let [entry] = map.entries.as_slice()
+            && entry.key == "Condition"
+        {
+            let Some(name) = entry.value.as_str() else {
+                return fail("Condition takes a condition name".to_owned());
+            };
+            return self.condition(name, node.line, path);
         }
         let Some((function, argument)) = map.as_intrinsic() else {
             return fail(
@@ -196,12 +196,12 @@ mod tests {
              Neither: !And [!Condition IsDev, !Condition IsProd]\n",
         );
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(values["IsProd"], true);
-        assert_eq!(values["IsDev"], false);
-        assert_eq!(values["FiveAsNumber"], true);
-        assert_eq!(values["Both"], true);
-        assert_eq!(values["Either"], true);
-        assert_eq!(values["Neither"], false);
+        assert!(values["IsProd"]);
+        assert!(!values["IsDev"]);
+        assert!(values["FiveAsNumber"]);
+        assert!(values["Both"]);
+        assert!(values["Either"]);
+        assert!(!values["Neither"]);
     }
 
     #[test]

@@ -365,7 +365,7 @@ impl Scope<'_> {
                 }
             },
             Slot::NotDeployed { resource_type } => {
-                let placeholder = format!("{logical_id}.{attribute}");
+                let placeholder = self.placeholder_attribute(logical_id, resource_type, attribute);
                 self.diags.warn(
                     path,
                     line,
@@ -383,6 +383,53 @@ impl Scope<'_> {
             Slot::Pending { .. } => fail(format!(
                 "Fn::GetAtt {resource}.{attribute}: {logical_id} is not resolved yet (internal ordering error)"
             )),
+        }
+    }
+
+    /// What `Fn::GetAtt` of a resource weir does not deploy resolves to: an ARN-shaped value
+    /// for `…Arn` attributes (`arn:aws:dynamodb:{region}:{account}:Table`), so code that looks at
+    /// the service of an ARN still sees the right one; `Logical.Attribute` otherwise.
+    fn placeholder_attribute(&self, logical_id: &str, resource_type: &str, attribute: &str) -> String {
+        let service = resource_type.split("::").nth(1).unwrap_or_default().to_ascii_lowercase();
+        if attribute.ends_with("Arn") && !service.is_empty() {
+            format!("arn:aws:{service}:{}:{}:{logical_id}", self.ctx.region, self.ctx.account_id)
+        } else {
+            format!("{logical_id}.{attribute}")
+        }
+    }
+
+    /// Like [`Scope::eval`], but reports every failing value inside plain mappings and lists to
+    /// the diagnostics instead of stopping at the first; `Err` if any failed.
+    pub fn eval_reporting(&self, node: &Node, path: &str) -> Result<Option<Node>, ()> {
+        let is_plain_map = node.as_map().is_some_and(|map| map.as_intrinsic().is_none());
+        match &node.value {
+            Value::Map(map) if is_plain_map => {
+                let mut resolved = Map::default();
+                let mut failed = false;
+                for entry in &map.entries {
+                    match self.eval_reporting(&entry.value, &format!("{path}.{}", entry.key)) {
+                        Ok(Some(value)) => {
+                            resolved.entries.push(Entry { key: entry.key.clone(), key_line: entry.key_line, value })
+                        }
+                        Ok(None) => {}
+                        Err(()) => failed = true,
+                    }
+                }
+                if failed { Err(()) } else { Ok(Some(Node::new(Value::Map(resolved), node.line))) }
+            }
+            Value::List(items) => {
+                let mut resolved = Vec::with_capacity(items.len());
+                let mut failed = false;
+                for (index, item) in items.iter().enumerate() {
+                    match self.eval_reporting(item, &format!("{path}[{index}]")) {
+                        Ok(Some(value)) => resolved.push(value),
+                        Ok(None) => {}
+                        Err(()) => failed = true,
+                    }
+                }
+                if failed { Err(()) } else { Ok(Some(Node::new(Value::List(resolved), node.line))) }
+            }
+            _ => self.eval(node, path).map_err(|problem| self.diags.error(problem)),
         }
     }
 
@@ -506,10 +553,10 @@ pub(crate) fn referenced_names(node: &Node, parameters: &Parameters, found: &mut
                         let declared: BTreeSet<&str> = variables.map(|map| map.keys().collect()).unwrap_or_default();
                         if let Some(text) = template.as_str() {
                             for piece in sub_pieces(text) {
-                                if let SubPiece::Variable(name) = piece {
-                                    if !declared.contains(name) {
-                                        add(name);
-                                    }
+                                if let SubPiece::Variable(name) = piece
+                                    && !declared.contains(name)
+                                {
+                                    add(name);
                                 }
                             }
                         }
@@ -677,9 +724,10 @@ mod tests {
     fn ref_to_a_resource_weir_does_not_deploy_is_a_placeholder_and_a_warning() {
         let fixture = Fixture::new();
         assert_eq!(fixture.eval("!Ref Table").unwrap(), json!("Table"));
-        assert_eq!(fixture.eval("!GetAtt Table.Arn").unwrap(), json!("Table.Arn"));
+        assert_eq!(fixture.eval("!GetAtt Table.Arn").unwrap(), json!("arn:aws:dynamodb:eu-west-1:123456789012:Table"));
+        assert_eq!(fixture.eval("!GetAtt Table.TableName").unwrap(), json!("Table.TableName"));
         let warnings = fixture.diags.take_warnings();
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(warnings[0].contains("AWS::DynamoDB::Table"), "{warnings:?}");
     }
 

@@ -1,9 +1,15 @@
 //! From template text to [`Plan`]: the phases of loading, in order.
 //!
-//! 1. parse (YAML or JSON) into a [`Node`] tree; 2. read the sections; 3. resolve parameters;
-//! 4. evaluate conditions; 5. declare every resource (with SAM `Globals` merged and the ids SAM
-//! generates); 6. order resources by their references (a cycle is a problem naming them);
-//! 7. resolve and build each resource in that order; 8. resolve outputs; 9. validate the plan.
+//! 1. parse (YAML or JSON) into a [`Node`] tree;
+//! 2. read the sections;
+//! 3. resolve parameters;
+//! 4. evaluate conditions;
+//! 5. declare every resource (SAM `Globals` merged, plus the ids SAM generates);
+//! 6. order resources by their references (a cycle is a problem naming them);
+//! 7. resolve and build each resource in that order;
+//! 8. resolve outputs;
+//! 9. validate the plan.
+//!
 //! Problems are collected within a phase and reported together; a phase with problems stops
 //! loading, since later phases would only report consequences.
 //!
@@ -376,13 +382,13 @@ fn declare_resources(
             }
         };
         let mut properties = definition.get("Properties").cloned();
-        if kind == ResourceKind::ServerlessFunction {
-            if let Some(global) = sections.global_function {
-                properties = Some(match properties {
-                    Some(local) => merge_globals(global, &local),
-                    None => global.clone(),
-                });
-            }
+        if kind == ResourceKind::ServerlessFunction
+            && let Some(global) = sections.global_function
+        {
+            properties = Some(match properties {
+                Some(local) => merge_globals(global, &local),
+                None => global.clone(),
+            });
         }
         let slot = |resource_type: &str| match &condition {
             Some((name, false)) => Slot::Excluded { resource_type: resource_type.to_owned(), condition: name.clone() },
@@ -515,10 +521,10 @@ fn resolution_order(
                 let (resource, _) = name.split_once('.')?;
                 table.resolution_owner(resource)
             });
-            if let Some(&dependency) = owner.and_then(|owner| index_of.get(owner)) {
-                if !dependencies[index].contains(&dependency) {
-                    dependencies[index].push(dependency);
-                }
+            if let Some(&dependency) = owner.and_then(|owner| index_of.get(owner))
+                && !dependencies[index].contains(&dependency)
+            {
+                dependencies[index].push(dependency);
             }
         }
     }
@@ -590,22 +596,11 @@ fn resolve_properties(declaration: &Declared, scope: &Scope<'_>, diags: &Diagnos
         ));
         return Err(());
     };
-    let mut resolved = Map::default();
-    let mut failed = false;
-    for entry in &map.entries {
-        match scope.eval(&entry.value, &format!("{path}.{}", entry.key)) {
-            Ok(Some(value)) => resolved.insert(entry.key.clone(), entry.key_line, value),
-            Ok(None) => {}
-            Err(problem) => {
-                diags.error(problem);
-                failed = true;
-            }
-        }
-    }
-    if failed {
+    if map.as_intrinsic().is_some() {
+        diags.error(Problem::new(&path, properties.line, "Properties must be a mapping, not an intrinsic function"));
         return Err(());
     }
-    Ok(Some(Node::new(crate::node::Value::Map(resolved), properties.line)))
+    scope.eval_reporting(properties, &path)
 }
 
 fn resolve_outputs(section: Option<&Node>, scope: &Scope<'_>, diags: &Diagnostics) -> Vec<OutputValue> {

@@ -86,15 +86,21 @@ pub(crate) fn resolve_parameters(
         diags.record_line(&path, entry.key_line);
         let override_value =
             overrides.iter().rev().find(|(name, _)| *name == entry.key).map(|(_, value)| value.clone());
-        if let Some(value) = resolve_one(&path, &entry.value, override_value, diags) {
+        if let Some(value) = resolve_one(&path, entry.key_line, &entry.value, override_value, diags) {
             parameters.values.insert(entry.key.clone(), value);
         }
     }
     parameters
 }
 
-fn resolve_one(path: &str, declaration: &Node, override_value: Option<String>, diags: &Diagnostics) -> Option<Node> {
-    let line = declaration.line;
+fn resolve_one(
+    path: &str,
+    key_line: Option<u32>,
+    declaration: &Node,
+    override_value: Option<String>,
+    diags: &Diagnostics,
+) -> Option<Node> {
+    let line = key_line.or(declaration.line);
     let Some(declaration) = declaration.as_map() else {
         diags.error_at(path, format!("must be a mapping with a Type, got {}", declaration.kind()));
         return None;

@@ -169,18 +169,18 @@ fn check_sqs_event_sources(plan: &Plan, paths: &HashMap<String, String>, diags: 
         let Some(function) = plan.function(&mapping.function_name) else {
             continue;
         };
-        if let (Some(maximum), Some(reserved)) = (mapping.maximum_concurrency, function.reserved_concurrency) {
-            if maximum > reserved {
-                diags.warn(
-                    &format!("{path}.ScalingConfig"),
-                    diags.line_of(&format!("{path}.ScalingConfig")),
-                    format_args!(
-                        "MaximumConcurrency {maximum} is above the ReservedConcurrentExecutions {reserved} of function {}; \
+        if let (Some(maximum), Some(reserved)) = (mapping.maximum_concurrency, function.reserved_concurrency)
+            && maximum > reserved
+        {
+            diags.warn(
+                &format!("{path}.ScalingConfig"),
+                diags.line_of(&format!("{path}.ScalingConfig")),
+                format_args!(
+                    "MaximumConcurrency {maximum} is above the ReservedConcurrentExecutions {reserved} of function {}; \
                          the extra pollers' batches would be throttled",
-                        function.function_name
-                    ),
-                );
-            }
+                    function.function_name
+                ),
+            );
         }
         let Some(queue) = queue else { continue };
         let visibility_s = queue.visibility_timeout_s();

@@ -92,13 +92,13 @@ pub(crate) fn build_function(builder: &mut Builder<'_>, resource: &ResolvedResou
     };
     let function_arn = builder.ctx.function_arn(&function_name);
 
-    if let Some(package_type) = props.string("PackageType") {
-        if package_type != "Zip" {
-            props.error(
-                "PackageType",
-                format!("PackageType {package_type} is not supported; weir runs zip functions (PackageType: Zip)"),
-            );
-        }
+    if let Some(package_type) = props.string("PackageType")
+        && package_type != "Zip"
+    {
+        props.error(
+            "PackageType",
+            format!("PackageType {package_type} is not supported; weir runs zip functions (PackageType: Zip)"),
+        );
     }
     let code =
         if serverless { read_serverless_code(builder, &mut props) } else { read_lambda_code(builder, &mut props) };
@@ -227,6 +227,18 @@ pub(crate) fn build_function(builder: &mut Builder<'_>, resource: &ResolvedResou
     props.warn_not_supported(NOT_SUPPORTED);
     props.finish();
 
+    // Events are read even when the function itself has problems, so all of them are reported.
+    if let Some(events) = events {
+        build_function_events(
+            builder,
+            logical_id,
+            &format!("{}.Events", resource.properties_path()),
+            events,
+            &function_name,
+            auto_publish_alias.as_deref(),
+        );
+    }
+
     let (Some(code), Some(handler), Some(runtime)) = (code, handler, runtime) else {
         return Vec::new();
     };
@@ -261,17 +273,6 @@ pub(crate) fn build_function(builder: &mut Builder<'_>, resource: &ResolvedResou
         });
         builder.properties_paths.insert(alias_logical_id.clone(), resource.properties_path());
         produced.push((alias_logical_id, ReturnValues::alias(&alias_arn)));
-    }
-
-    if let Some(events) = events {
-        build_function_events(
-            builder,
-            logical_id,
-            &format!("{}.Events", resource.properties_path()),
-            events,
-            &function_name,
-            auto_publish_alias.as_deref(),
-        );
     }
 
     builder.functions.push(FunctionPlan {

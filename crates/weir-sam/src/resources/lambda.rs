@@ -140,13 +140,11 @@ pub(crate) fn build_alias(builder: &mut Builder<'_>, resource: &ResolvedResource
     }
     let function_version =
         props.required_string("FunctionVersion", " (a version number, e.g. !GetAtt MyVersion.Version)");
-    if let Some(version) = &function_version {
-        if version != "$LATEST" && version.parse::<u32>().is_err() {
-            props.error(
-                "FunctionVersion",
-                format!("FunctionVersion must be a version number or $LATEST, got '{version}'"),
-            );
-        }
+    if let Some(version) = &function_version
+        && version != "$LATEST"
+        && version.parse::<u32>().is_err()
+    {
+        props.error("FunctionVersion", format!("FunctionVersion must be a version number or $LATEST, got '{version}'"));
     }
     let description = props.string("Description");
     let provisioned_concurrency = read_provisioned_concurrency(&mut props);

@@ -1,0 +1,114 @@
+//! Template errors as the user sees them, and warnings for what weir does not deploy.
+
+use crate::{ctx, fixture, load, load_with, only_problem, problems};
+
+#[test]
+fn every_problem_of_a_template_is_listed_at_once() {
+    let error = load(&fixture("invalid.yaml")).unwrap_err();
+    insta::assert_snapshot!(error.to_string());
+}
+
+#[test]
+fn yaml_syntax_errors_have_line_and_column() {
+    let error = load("Resources:\n  Fn:\n    Type: [unclosed\n").unwrap_err();
+    insta::assert_snapshot!(error.to_string(), @"YAML syntax error at line 4, column 1: while parsing a flow sequence, expected ',' or ']'");
+    let error = load("Resources:\n  Fn: !Reff X\n").unwrap_err();
+    assert!(error.to_string().starts_with("YAML syntax error at line 2: unknown tag !Reff"), "{error}");
+}
+
+#[test]
+fn json_syntax_errors_have_line_and_column() {
+    let error = load("{\n  \"Resources\": {\n    \"Q\": {\"Type\": \"AWS::SQS::Queue\",}\n  }\n}").unwrap_err();
+    insta::assert_snapshot!(error.to_string(), @"JSON syntax error at line 3, column 37: trailing comma at line 3 column 37");
+}
+
+#[test]
+fn parameter_values_are_checked() {
+    let template = fixture("sam_short.yaml");
+    let error = load_with(&template, &[("Stage", "test")], &ctx()).unwrap_err();
+    insta::assert_snapshot!(error.to_string(), @r"
+    the template has 1 problem:
+      - Parameters.Stage (line 6): value 'test' is not one of the AllowedValues [dev, prod]
+    ");
+    let error = load_with(&template, &[("WorkerMemory", "64"), ("Nope", "1")], &ctx()).unwrap_err();
+    insta::assert_snapshot!(error.to_string(), @r"
+    the template has 2 problems:
+      - --parameter-overrides Nope: the template declares no parameter 'Nope' (declared: Stage, WorkerMemory)
+      - Parameters.WorkerMemory (line 10): value 64 is below MinValue 128
+    ");
+    let problem = only_problem("Parameters:\n  Size: {Type: Number}\nResources:\n  Q: {Type: AWS::SQS::Queue}\n");
+    assert_eq!(problem.message, "has no Default and no value was given; pass --parameter-overrides Size=VALUE");
+    let problem =
+        only_problem("Parameters:\n  Size: {Type: Number, Default: lots}\nResources:\n  Q: {Type: AWS::SQS::Queue}\n");
+    assert_eq!(problem.message, "value 'lots' is not a number");
+}
+
+#[test]
+fn serverless_resources_need_the_transform() {
+    let problem =
+        only_problem("Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {InlineCode: x}\n");
+    assert_eq!(problem.path, "Resources.Fn");
+    assert_eq!(
+        problem.message,
+        "AWS::Serverless::Function needs `Transform: AWS::Serverless-2016-10-31` at the top of the template"
+    );
+}
+
+#[test]
+fn a_template_needs_resources() {
+    let problem = only_problem("Description: nothing\n");
+    assert_eq!(problem.message, "a template needs a Resources section with at least one resource");
+}
+
+#[test]
+fn references_to_excluded_resources_are_problems() {
+    let problem = only_problem(
+        "Conditions:\n  Never: !Equals [a, b]\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n    Condition: Never\n\
+         Outputs:\n  Url: {Value: !Ref Q}\n",
+    );
+    assert_eq!(problem.path, "Outputs.Url.Value");
+    assert_eq!(problem.message, "Ref Q: Q (AWS::SQS::Queue) is not created because condition Never is false");
+}
+
+#[test]
+fn unknown_properties_and_undeployed_resources_are_warnings() {
+    let plan = load(&fixture("cloudformation.yaml")).unwrap();
+    insta::assert_yaml_snapshot!(plan.warnings);
+    let not_deployed: Vec<(&str, &str)> =
+        plan.not_deployed.iter().map(|entry| (entry.logical_id.as_str(), entry.resource_type.as_str())).collect();
+    assert_eq!(
+        not_deployed,
+        [
+            ("Table", "AWS::DynamoDB::Table"),
+            ("Role", "AWS::IAM::Role"),
+            ("StreamMapping", "AWS::Lambda::EventSourceMapping (dynamodb source)"),
+        ]
+    );
+}
+
+#[test]
+fn sam_events_weir_does_not_deploy_are_listed() {
+    let plan = load(&fixture("sam_short.yaml")).unwrap();
+    let not_deployed: Vec<(&str, &str)> =
+        plan.not_deployed.iter().map(|entry| (entry.logical_id.as_str(), entry.resource_type.as_str())).collect();
+    assert_eq!(not_deployed, [("ApiHttp", "HttpApi event of Api")]);
+}
+
+#[test]
+fn globals_outside_function_are_warned_and_bad_globals_refused() {
+    let plan = load(
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Api: {Cors: '*'}\n  Function: {Timeout: 9}\n\
+         Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {InlineCode: x, Handler: index.handler, Runtime: python3.12}\n",
+    )
+    .unwrap();
+    assert_eq!(plan.functions[0].timeout_s, 9);
+    assert_eq!(
+        plan.warnings,
+        ["Globals.Api (line 3): Globals.Api is not applied: weir deploys only functions from Globals"]
+    );
+    let found = problems(
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function: {FunctionName: shared}\n\
+         Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {InlineCode: x, Handler: index.handler, Runtime: python3.12}\n",
+    );
+    assert_eq!(found[0].message, "'FunctionName' is not a supported property of Globals.Function (SAM refuses it)");
+}
