@@ -333,12 +333,15 @@ impl Environment {
     /// duration (spawn to first `/next`), or with why init failed.
     pub async fn wait_ready(&self) -> Result<Duration, InitFailure> {
         let mut readiness = self.shared.readiness.subscribe();
+        // Clone out of the watch guard: it must not be held across an await
+        // (it is not Send, and callers spawn this future).
         let result = readiness
             .wait_for(|r| !matches!(r, Readiness::Initializing))
-            .await;
-        match result.as_deref() {
-            Ok(Readiness::Ready(init)) => Ok(*init),
-            Ok(Readiness::Failed(failure)) => Err(failure.clone()),
+            .await
+            .map(|r| r.clone());
+        match result {
+            Ok(Readiness::Ready(init)) => Ok(init),
+            Ok(Readiness::Failed(failure)) => Err(failure),
             Ok(Readiness::Initializing) | Err(_) => {
                 Err(InitFailure::Exited(self.exited().await))
             }
