@@ -108,7 +108,8 @@ pub enum Effect {
     /// gracefully) and report [`EnvEvent::Exited`] when it is gone.
     StopEnv { env: EnvId, reason: StopReason },
     /// The invocation ended without a function response; answer its caller.
-    InvocationFailed { invocation: InvocationId, failure: InvocationFailure },
+    /// `env` is the environment it was bound to or ran on, if any.
+    InvocationFailed { invocation: InvocationId, failure: InvocationFailure, env: Option<EnvId> },
     /// Concurrency for `function` may be available again (see
     /// [`crate::Controller::watch_capacity`]).
     CapacityAvailable { function: FunctionId },

@@ -137,6 +137,13 @@ impl PollerScaler {
         self.limit
     }
 
+    /// Brings the limit up to `now` (growth or shrinkage since the last
+    /// observation) without changing what was observed, and returns it.
+    pub fn limit_at(&mut self, now: Instant) -> u32 {
+        self.advance(now);
+        self.limit
+    }
+
     /// Reports whether messages are waiting in the queue now (after the
     /// driver started what batches it could). The interval since the last
     /// observation grows the limit if messages were waiting then, and

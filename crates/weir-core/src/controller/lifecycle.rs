@@ -397,6 +397,10 @@ impl Controller {
     /// it counts as an invocation (with an error) in Lambda's metrics.
     fn fail_invocation(&mut self, invocation: InvocationId, failure: InvocationFailure, ran: bool) {
         let Some(inv) = self.invocations.remove(invocation.0) else { return };
+        let env = match inv.state {
+            InvocationState::WaitingForHost => None,
+            InvocationState::ColdStarting(env) | InvocationState::Running(env) => Some(env),
+        };
         match inv.state {
             InvocationState::WaitingForHost => {
                 self.host_waiting -= 1;
@@ -422,7 +426,7 @@ impl Controller {
             counters.errors += 1;
         }
         self.release_slot(&inv);
-        self.effects.push_back(Effect::InvocationFailed { invocation, failure });
+        self.effects.push_back(Effect::InvocationFailed { invocation, failure, env });
     }
 
     /// Gives back the concurrency an invocation held and wakes waiters.
@@ -530,7 +534,11 @@ impl Controller {
     fn fail_waiting_without_pool(&mut self, invocation: InvocationId) {
         let Some(inv) = self.invocations.remove(invocation.0) else { return };
         self.release_slot(&inv);
-        self.effects.push_back(Effect::InvocationFailed { invocation, failure: InvocationFailure::EnvironmentLost });
+        self.effects.push_back(Effect::InvocationFailed {
+            invocation,
+            failure: InvocationFailure::EnvironmentLost,
+            env: None,
+        });
     }
 
     /// Starts provisioned environments wherever a pool has fewer than its

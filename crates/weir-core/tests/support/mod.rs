@@ -144,7 +144,7 @@ impl Harness {
                     self.schedule(self.now + d, Scheduled::Finish { env, invocation });
                 }
                 Effect::StopEnv { env, .. } => self.schedule(self.now, Scheduled::Exit(env)),
-                Effect::InvocationFailed { invocation, failure } => self.failures.push((invocation, failure)),
+                Effect::InvocationFailed { invocation, failure, .. } => self.failures.push((invocation, failure)),
                 Effect::CapacityAvailable { .. } => {}
             }
         }

@@ -1,0 +1,37 @@
+//! The `weir` command: thin wiring over the library crates.
+//!
+//! `serve` runs a node; `invoke` and `logs` talk to a running one over HTTP.
+
+mod client;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "weir", version, about = "A self-hosted, AWS-Lambda-compatible function platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the weir server (Lambda API, Runtime API, execution environments).
+    Serve(serve::ServeArgs),
+    /// Invoke a function on a running server and print its result.
+    Invoke(client::InvokeArgs),
+    /// Show a function's logs (START/END/REPORT lines included).
+    Logs(client::LogsArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Invoke(args) => client::invoke(args).await,
+            Command::Logs(args) => client::logs(args).await,
+        }
+    })
+}
