@@ -438,8 +438,10 @@ fn declare_resources(
                 table.declare_generated(&generated_id, logical_id, referenceable_as.as_deref(), generated_slot);
                 generated.push(generated_id);
             };
-            if property_map.is_none_or(|map| map.get("Role").is_none()) {
-                generate(format!("{logical_id}Role"), None, "AWS::IAM::Role", true);
+            // SAM's implicit role; a template declaring that id itself keeps its own resource.
+            let role_id = format!("{logical_id}Role");
+            if property_map.is_none_or(|map| map.get("Role").is_none()) && resources.get(&role_id).is_none() {
+                generate(role_id, None, "AWS::IAM::Role", true);
             }
             if let Some(alias) = &auto_publish_alias {
                 generate(

@@ -144,7 +144,8 @@ impl Node {
         }
     }
 
-    fn from_json(value: &serde_json::Value) -> Self {
+    /// A tree without line numbers (the JSON came from inside a string, not from the file).
+    pub fn from_json(value: &serde_json::Value) -> Self {
         let value = match value {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(flag) => Value::Bool(*flag),

@@ -107,10 +107,8 @@ fn policy_node(props: &mut Props<'_>, key: &str) -> Option<Node> {
     match &node.value {
         Value::Map(_) => Some(node.clone()),
         Value::Str(text) => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(json @ serde_json::Value::Object(_)) => {
-                let reparsed = crate::node::parse_template_text(&json.to_string()).ok()?;
-                Some(Node::new(reparsed.value, node.line))
-            }
+            // Lines inside the string are not the template's: only the string's own line is kept.
+            Ok(json @ serde_json::Value::Object(_)) => Some(Node::new(Node::from_json(&json).value, node.line)),
             _ => {
                 props.error(key, format!("{key} must be a mapping or a JSON object string"));
                 None

@@ -4,6 +4,7 @@
 
 mod errors;
 mod plans;
+mod robustness;
 mod validation;
 
 use std::path::{Path, PathBuf};

@@ -160,3 +160,45 @@ fn deploy_context_sets_names_arns_and_urls() {
         "ap-south-1/000000000000/shop/arn:aws:lambda:ap-south-1:000000000000:function:F/http://localhost:4000/000000000000/Q"
     );
 }
+
+#[test]
+fn sam_creates_a_queue_for_an_sqs_destination_without_an_arn() {
+    let plan = load(
+        "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      InlineCode: x
+      Handler: index.handler
+      Runtime: python3.12
+      AutoPublishAlias: live
+      EventInvokeConfig:
+        DestinationConfig:
+          OnFailure: {Type: SQS}
+Outputs:
+  Failures: {Value: !GetAtt FnEventInvokeConfigOnFailureQueue.Arn}
+",
+    )
+    .unwrap();
+    let queue = &plan.queues[0];
+    assert_eq!(
+        (queue.logical_id.as_str(), queue.generated_by.as_deref()),
+        ("FnEventInvokeConfigOnFailureQueue", Some("Fn"))
+    );
+    let settings = plan.functions[0].event_invoke.as_ref().unwrap();
+    assert_eq!(settings.qualifier, "live", "SAM configures the alias when AutoPublishAlias is set");
+    assert_eq!(settings.on_failure.as_ref().unwrap().arn, queue.queue_arn);
+    assert_eq!(plan.output("Failures").unwrap().value, queue.queue_arn);
+}
+
+#[test]
+fn excluded_resources_are_neither_deployed_nor_listed() {
+    let plan = load(
+        "Conditions:\n  Never: !Equals [a, b]\nResources:\n  Kept: {Type: AWS::SQS::Queue}\n\
+         \x20 Skipped: {Type: AWS::SQS::Queue, Condition: Never}\n  Topic: {Type: AWS::SNS::Topic, Condition: Never}\n",
+    )
+    .unwrap();
+    assert_eq!(plan.queues.len(), 1);
+    assert!(plan.not_deployed.is_empty());
+}

@@ -507,3 +507,35 @@ fn s3_code_is_refused_with_a_clear_message() {
     );
     assert!(problem.message.starts_with("Code in S3 (S3Bucket/S3Key) is not supported"), "{}", problem.message);
 }
+
+#[test]
+fn redrive_policy_as_a_json_string_is_checked_at_the_strings_line() {
+    let template = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimeout: 30\n\
+                    \x20     RedrivePolicy: '{\"deadLetterTargetArn\": \"arn:aws:sqs:eu-central-1:111122223333:d\", \"maxReceiveCount\": 0}'\n";
+    let problem = only_problem(template);
+    assert_eq!(problem.path, "Resources.Q.Properties.RedrivePolicy.maxReceiveCount");
+    assert_eq!(problem.line, Some(6));
+    assert_eq!(problem.message, "maxReceiveCount must be between 1 and 1000, got 0");
+}
+
+#[test]
+fn provisioned_concurrency_on_an_alias_of_latest_is_refused() {
+    let template = "Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties: {Code: {ZipFile: x}, Handler: index.handler, Runtime: python3.12}
+  Live:
+    Type: AWS::Lambda::Alias
+    Properties:
+      FunctionName: !Ref Fn
+      FunctionVersion: $LATEST
+      Name: live
+      ProvisionedConcurrencyConfig: {ProvisionedConcurrentExecutions: 1}
+";
+    let problem = only_problem(template);
+    assert_eq!(
+        (problem.path.as_str(), problem.line),
+        ("Resources.Live.Properties.ProvisionedConcurrencyConfig", Some(11))
+    );
+    assert!(problem.message.starts_with("provisioned concurrency cannot be allocated on an alias of $LATEST"));
+}
