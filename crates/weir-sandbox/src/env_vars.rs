@@ -96,10 +96,7 @@ pub(crate) fn build(spec: &EnvSpec, paths: &EnvPaths<'_>) -> Vec<(String, String
     set("AWS_LAMBDA_FUNCTION_NAME", spec.function_name.clone());
     set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string());
     set("AWS_LAMBDA_FUNCTION_VERSION", spec.function_version.clone());
-    set(
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        spec.init_type.as_env_value().to_owned(),
-    );
+    set("AWS_LAMBDA_INITIALIZATION_TYPE", spec.init_type.as_env_value().to_owned());
     set("AWS_LAMBDA_LOG_GROUP_NAME", spec.log_group_name.clone());
     set("AWS_LAMBDA_LOG_STREAM_NAME", spec.log_stream_name.clone());
     set("LAMBDA_TASK_ROOT", task_root);

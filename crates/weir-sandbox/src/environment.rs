@@ -19,9 +19,7 @@ use crate::lock;
 use crate::logs::{LogPump, format_rfc3339_ms};
 use crate::memory::{EnvCgroup, MemoryTracker, resident_bytes_of};
 use crate::process::signal_group;
-use crate::types::{
-    ExitInfo, InitFailure, Invocation, InvocationResult, KillReason, Outcome, Report,
-};
+use crate::types::{ExitInfo, InitFailure, Invocation, InvocationResult, KillReason, Outcome, Report};
 
 /// How long to wait, after the process exited, for its output pipe to reach end of file
 /// (a grandchild that escaped the process group could hold it open forever).
@@ -151,9 +149,7 @@ impl EnvShared {
         }
         let fetched = state.slots.iter().filter(|s| s.fetched).count();
         if fetched + state.parked_next.len() >= state.max_concurrency {
-            return NextDecision::InvalidState(
-                "next requested while an invocation is in progress",
-            );
+            return NextDecision::InvalidState("next requested while an invocation is in progress");
         }
         let (tx, rx) = oneshot::channel();
         state.parked_next.push_back(tx);
@@ -164,11 +160,8 @@ impl EnvShared {
     pub(crate) fn complete(&self, request_id: &str, outcome: Outcome) -> Result<(), CompleteError> {
         let slot = {
             let mut state = lock(&self.state);
-            let index = state
-                .slots
-                .iter()
-                .position(|s| s.request_id == request_id)
-                .ok_or(CompleteError::UnknownRequest)?;
+            let index =
+                state.slots.iter().position(|s| s.request_id == request_id).ok_or(CompleteError::UnknownRequest)?;
             if !state.slots[index].fetched {
                 return Err(CompleteError::NotFetched);
             }
@@ -184,10 +177,7 @@ impl EnvShared {
         if !matches!(state.readiness, Readiness::Initializing) {
             return InitErrorDecision::InvalidState;
         }
-        let failure = Readiness::Failed(InitFailure::InitError {
-            error_type,
-            message,
-        });
+        let failure = Readiness::Failed(InitFailure::InitError { error_type, message });
         state.readiness = failure.clone();
         self.readiness.send_replace(failure);
         InitErrorDecision::Accepted
@@ -201,17 +191,9 @@ impl EnvShared {
             return Some(Outcome::Killed(reason));
         }
         if let Some(exit) = &state.exit {
-            return Some(if exit.oom {
-                Outcome::OutOfMemory
-            } else {
-                Outcome::EnvironmentDied(exit.clone())
-            });
+            return Some(if exit.oom { Outcome::OutOfMemory } else { Outcome::EnvironmentDied(exit.clone()) });
         }
-        state.slots.push(Slot {
-            request_id: invocation.request_id.clone(),
-            fetched: false,
-            done,
-        });
+        state.slots.push(Slot { request_id: invocation.request_id.clone(), fetched: false, done });
         let mut invocation = invocation;
         while let Some(waiter) = state.parked_next.pop_front() {
             match waiter.send(invocation) {
@@ -240,10 +222,7 @@ impl EnvShared {
             let reason = *state.kill_reason.get_or_insert(reason);
             state.queued.clear();
             state.parked_next.clear();
-            std::mem::take(&mut state.slots)
-                .into_iter()
-                .map(move |slot| (slot, reason))
-                .collect::<Vec<_>>()
+            std::mem::take(&mut state.slots).into_iter().map(move |slot| (slot, reason)).collect::<Vec<_>>()
         };
         signal_group(self.pgid, signal);
         for (slot, reason) in slots {
@@ -335,16 +314,11 @@ impl Environment {
         let mut readiness = self.shared.readiness.subscribe();
         // Clone out of the watch guard: it must not be held across an await
         // (it is not Send, and callers spawn this future).
-        let result = readiness
-            .wait_for(|r| !matches!(r, Readiness::Initializing))
-            .await
-            .map(|r| r.clone());
+        let result = readiness.wait_for(|r| !matches!(r, Readiness::Initializing)).await.map(|r| r.clone());
         match result {
             Ok(Readiness::Ready(init)) => Ok(init),
             Ok(Readiness::Failed(failure)) => Err(failure),
-            Ok(Readiness::Initializing) | Err(_) => {
-                Err(InitFailure::Exited(self.exited().await))
-            }
+            Ok(Readiness::Initializing) | Err(_) => Err(InitFailure::Exited(self.exited().await)),
         }
     }
 
@@ -356,9 +330,7 @@ impl Environment {
         let shared = &self.shared;
         let started = Instant::now();
         let request_id = invocation.request_id.clone();
-        shared
-            .log
-            .start_invocation(&request_id, &shared.function_version);
+        shared.log.start_invocation(&request_id, &shared.function_version);
         let (done, result) = oneshot::channel();
         let outcome = match shared.dispatch(invocation, done) {
             Some(outcome) => outcome,
@@ -376,14 +348,8 @@ impl Environment {
             init_duration: shared.take_init_duration(),
         };
         let extra_lines = outcome_log_lines(&request_id, &outcome);
-        let log_tail = shared
-            .log
-            .finish_invocation(&request_id, &report, &extra_lines);
-        InvocationResult {
-            outcome,
-            log_tail,
-            report,
-        }
+        let log_tail = shared.log.finish_invocation(&request_id, &report, &extra_lines);
+        InvocationResult { outcome, log_tail, report }
     }
 
     /// Immediately SIGKILLs the process group. A pending invocation resolves with
@@ -436,10 +402,9 @@ fn outcome_log_lines(request_id: &str, outcome: &Outcome) -> Vec<String> {
     let now = format_rfc3339_ms(crate::logs::epoch_ms_now());
     match outcome {
         Outcome::Response(_) | Outcome::FunctionError { .. } => Vec::new(),
-        Outcome::Killed(KillReason::Timeout { after }) => vec![format!(
-            "{now} {request_id} Task timed out after {:.2} seconds",
-            after.as_secs_f64()
-        )],
+        Outcome::Killed(KillReason::Timeout { after }) => {
+            vec![format!("{now} {request_id} Task timed out after {:.2} seconds", after.as_secs_f64())]
+        }
         Outcome::Killed(_) => Vec::new(),
         Outcome::ResponseTooLarge { size } => vec![format!(
             "{now} {request_id} Response payload size ({size} bytes) exceeded maximum allowed payload size ({} bytes).",
@@ -448,9 +413,9 @@ fn outcome_log_lines(request_id: &str, outcome: &Outcome) -> Vec<String> {
         Outcome::OutOfMemory => vec![format!(
             "RequestId: {request_id} Error: Runtime exited with error: signal: killed\nRuntime.OutOfMemory"
         )],
-        Outcome::EnvironmentDied(exit) => vec![format!(
-            "RequestId: {request_id} Error: Runtime exited with error: {exit}\nRuntime.ExitError"
-        )],
+        Outcome::EnvironmentDied(exit) => {
+            vec![format!("RequestId: {request_id} Error: Runtime exited with error: {exit}\nRuntime.ExitError")]
+        }
     }
 }
 
@@ -464,11 +429,7 @@ pub(crate) struct Supervised {
 }
 
 /// Waits for the process to end, then cleans up and publishes the exit.
-pub(crate) async fn supervise(
-    shared: Arc<EnvShared>,
-    sandbox: Arc<SandboxInner>,
-    mut supervised: Supervised,
-) {
+pub(crate) async fn supervise(shared: Arc<EnvShared>, sandbox: Arc<SandboxInner>, mut supervised: Supervised) {
     let status = supervised.child.wait().await;
     // Orphans left in the group die with the runtime, as the whole environment does on Lambda.
     signal_group(shared.pgid, Signal::SIGKILL);
@@ -491,13 +452,7 @@ pub(crate) async fn supervise(
         }
     }
     let kill_reason = lock(&shared.state).kill_reason;
-    let info = ExitInfo {
-        code,
-        signal,
-        oom,
-        kill_reason,
-        max_memory_used_mb: shared.memory.peak_mb(),
-    };
+    let info = ExitInfo { code, signal, oom, kill_reason, max_memory_used_mb: shared.memory.peak_mb() };
     tracing::debug!(env_id = shared.env_id, exit = %info, oom, "environment exited");
     shared.on_exit(&info);
     supervised.listener_task.abort();

@@ -37,15 +37,13 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::process::Command;
 
-pub use env_vars::{
-    DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, DUMMY_SESSION_TOKEN, RESERVED_ENV_VARS,
-};
+pub use env_vars::{DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, DUMMY_SESSION_TOKEN, RESERVED_ENV_VARS};
 pub use environment::Environment;
 pub use logs::{LOG_TAIL_BYTES, LogRecord, LogSink, MAX_LINE_BYTES};
 pub use process::ENV_MAX_OPEN_FILES;
 pub use types::{
-    EnvSpec, ExitInfo, InitFailure, InitType, Invocation, InvocationResult, KillReason,
-    MemoryEnforcement, Outcome, PythonBootstrap, Report, SandboxConfig, SpawnError,
+    EnvSpec, ExitInfo, InitFailure, InitType, Invocation, InvocationResult, KillReason, MemoryEnforcement, Outcome,
+    PythonBootstrap, Report, SandboxConfig, SpawnError,
 };
 
 use environment::{EnvShared, Supervised, supervise};
@@ -174,11 +172,7 @@ impl Sandbox {
                 python_bin_dir,
             },
         );
-        command
-            .env_clear()
-            .envs(vars)
-            .current_dir(&spec.code_dir)
-            .stdin(std::process::Stdio::null());
+        command.env_clear().envs(vars).current_dir(&spec.code_dir).stdin(std::process::Stdio::null());
 
         // stdout and stderr share one pipe: one reader, and their lines keep their order.
         let (pipe_writer, pipe_reader) = tokio::net::unix::pipe::pipe()?;
@@ -238,19 +232,9 @@ impl Sandbox {
         tokio::spawn(supervise(
             shared.clone(),
             inner.clone(),
-            Supervised {
-                child,
-                listener_task,
-                log_task,
-                tmp_dir,
-                cgroup,
-            },
+            Supervised { child, listener_task, log_task, tmp_dir, cgroup },
         ));
-        Ok(Environment {
-            shared,
-            runtime_api_addr,
-            sandbox: inner.clone(),
-        })
+        Ok(Environment { shared, runtime_api_addr, sandbox: inner.clone() })
     }
 
     /// The program and arguments for the spec's runtime.
@@ -261,8 +245,8 @@ impl Sandbox {
                 return Err(SpawnError::UnsupportedRuntime(spec.runtime.clone()));
             }
             let bootstrap = spec.code_dir.join("bootstrap");
-            let executable = std::fs::metadata(&bootstrap)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+            let executable =
+                std::fs::metadata(&bootstrap).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
             if !executable {
                 return Err(SpawnError::InvalidEntrypoint(format!(
                     "{} is missing or not executable",
@@ -277,14 +261,9 @@ impl Sandbox {
         if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
             return Err(SpawnError::UnsupportedRuntime(spec.runtime.clone()));
         }
-        let python = inner
-            .python
-            .as_ref()
-            .map_err(|why| SpawnError::InvalidEntrypoint(why.clone()))?;
+        let python = inner.python.as_ref().map_err(|why| SpawnError::InvalidEntrypoint(why.clone()))?;
         let wanted = &spec.runtime["python".len()..];
-        if wanted != python.version
-            && lock(&inner.python_version_warned).insert(spec.runtime.clone())
-        {
+        if wanted != python.version && lock(&inner.python_version_warned).insert(spec.runtime.clone()) {
             tracing::warn!(runtime = %spec.runtime, interpreter = %python.version,
                 "running a {} function with Python {}", spec.runtime, python.version);
         }

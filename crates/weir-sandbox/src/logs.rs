@@ -47,9 +47,7 @@ pub struct LogRecord<'a> {
 }
 
 pub(crate) fn epoch_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// `2026-11-25T22:51:58.123Z` for an epoch in milliseconds (UTC, proleptic Gregorian).
@@ -182,12 +180,7 @@ impl LogPump {
 
     /// Ends the current invocation: drains what the function printed before its result
     /// arrived, writes `extra_lines` (error/timeout lines), END and REPORT, and returns the tail.
-    pub(crate) fn finish_invocation(
-        &self,
-        request_id: &str,
-        report: &Report,
-        extra_lines: &[String],
-    ) -> String {
+    pub(crate) fn finish_invocation(&self, request_id: &str, report: &Report, extra_lines: &[String]) -> String {
         let mut state = lock(&self.state);
         if !state.lines.reached_eof {
             let _ = state.drain(&self.pipe, FINAL_DRAIN_MAX_BYTES);
@@ -331,10 +324,7 @@ impl LineState {
         bytes.extend_from_slice(a);
         bytes.extend_from_slice(b);
         // The cut may have landed inside a UTF-8 sequence: skip continuation bytes.
-        let start = bytes
-            .iter()
-            .position(|&b| (b & 0xC0) != 0x80)
-            .unwrap_or(bytes.len());
+        let start = bytes.iter().position(|&b| (b & 0xC0) != 0x80).unwrap_or(bytes.len());
         match String::from_utf8(bytes[start..].to_vec()) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),

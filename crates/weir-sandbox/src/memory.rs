@@ -35,12 +35,7 @@ pub(crate) struct MemoryTracker {
 
 impl MemoryTracker {
     pub(crate) fn new(pgid: i32, limit_bytes: Option<u64>) -> MemoryTracker {
-        MemoryTracker {
-            pgid,
-            limit_bytes,
-            peak_bytes: AtomicU64::new(0),
-            oom_killed: AtomicBool::new(false),
-        }
+        MemoryTracker { pgid, limit_bytes, peak_bytes: AtomicU64::new(0), oom_killed: AtomicBool::new(false) }
     }
 
     pub(crate) fn observe(&self, resident_bytes: u64) {
@@ -74,9 +69,7 @@ impl MemoryWatchdog {
     pub(crate) fn start(interval: Duration) -> io::Result<MemoryWatchdog> {
         let shared = Arc::new(WatchdogShared::default());
         let weak = Arc::downgrade(&shared);
-        std::thread::Builder::new()
-            .name("weir-memory-watchdog".into())
-            .spawn(move || watchdog_loop(weak, interval))?;
+        std::thread::Builder::new().name("weir-memory-watchdog".into()).spawn(move || watchdog_loop(weak, interval))?;
         Ok(MemoryWatchdog { shared })
     }
 
@@ -150,10 +143,10 @@ fn scan_proc(resident: &mut HashMap<i32, u64>, page_bytes: u64) {
         let stat = read_small(&path, &mut buf);
         path.pop();
         path.pop();
-        if let Some((pgrp, rss_pages)) = stat.and_then(parse_stat) {
-            if let Some(total) = resident.get_mut(&pgrp) {
-                *total += rss_pages * page_bytes;
-            }
+        if let Some((pgrp, rss_pages)) = stat.and_then(parse_stat)
+            && let Some(total) = resident.get_mut(&pgrp)
+        {
+            *total += rss_pages * page_bytes;
         }
     }
 }
@@ -232,16 +225,12 @@ impl CgroupV2Parent {
     /// Creates the environment's cgroup with `memory.max` (and no swap). Returns it and an open
     /// `cgroup.procs` the child writes `0` to (joining the cgroup) before exec.
     pub(crate) fn create(&self, env_id: u64, limit_bytes: u64) -> io::Result<(EnvCgroup, OwnedFd)> {
-        let dir = self
-            .dir
-            .join(format!("weir-{}-env-{env_id}", std::process::id()));
+        let dir = self.dir.join(format!("weir-{}-env-{env_id}", std::process::id()));
         fs::create_dir(&dir)?;
         let group = EnvCgroup { dir };
         fs::write(group.dir.join("memory.max"), limit_bytes.to_string())?;
         let _ = fs::write(group.dir.join("memory.swap.max"), "0");
-        let procs = fs::OpenOptions::new()
-            .write(true)
-            .open(group.dir.join("cgroup.procs"))?;
+        let procs = fs::OpenOptions::new().write(true).open(group.dir.join("cgroup.procs"))?;
         Ok((group, procs.into()))
     }
 }
@@ -250,21 +239,15 @@ impl EnvCgroup {
     /// True when the kernel's OOM killer killed a process of this cgroup.
     pub(crate) fn oom_killed(&self) -> bool {
         fs::read_to_string(self.dir.join("memory.events")).is_ok_and(|events| {
-            events.lines().any(|l| {
-                l.strip_prefix("oom_kill ")
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-                    .is_some_and(|n| n > 0)
-            })
+            events
+                .lines()
+                .any(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > 0))
         })
     }
 
     /// Peak memory (`memory.peak`, kernel 5.19+), if available.
     pub(crate) fn peak_bytes(&self) -> Option<u64> {
-        fs::read_to_string(self.dir.join("memory.peak"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        fs::read_to_string(self.dir.join("memory.peak")).ok()?.trim().parse().ok()
     }
 
     /// Kills whatever is left and removes the cgroup.
@@ -286,7 +269,8 @@ mod tests {
 
     #[test]
     fn parses_stat_with_spaces_and_parens_in_comm() {
-        let stat = b"1234 (a) b (c)) S 1 777 777 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 100 1000000 321 18446744073709551615";
+        let stat =
+            b"1234 (a) b (c)) S 1 777 777 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 100 1000000 321 18446744073709551615";
         assert_eq!(parse_stat(stat), Some((777, 321)));
     }
 

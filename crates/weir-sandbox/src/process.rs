@@ -39,35 +39,23 @@ pub(crate) struct Spawner {
 impl Spawner {
     pub(crate) fn start() -> io::Result<Spawner> {
         let (jobs, queue) = mpsc::channel::<SpawnJob>();
-        std::thread::Builder::new()
-            .name("weir-spawner".into())
-            .spawn(move || {
-                for mut job in queue {
-                    let _runtime = job.runtime.enter();
-                    let result = spawn_retrying_busy_text(&mut job.command);
-                    drop(job.command); // closes the parent's copies of the child's pipe ends
-                    let _ = job.reply.send(result);
-                }
-            })?;
-        Ok(Spawner {
-            jobs: Mutex::new(jobs),
-        })
+        std::thread::Builder::new().name("weir-spawner".into()).spawn(move || {
+            for mut job in queue {
+                let _runtime = job.runtime.enter();
+                let result = spawn_retrying_busy_text(&mut job.command);
+                drop(job.command); // closes the parent's copies of the child's pipe ends
+                let _ = job.reply.send(result);
+            }
+        })?;
+        Ok(Spawner { jobs: Mutex::new(jobs) })
     }
 
     /// Spawns `command` (already fully configured) on the spawner thread.
     pub(crate) async fn spawn(&self, command: Command) -> io::Result<Child> {
         let (reply, result) = oneshot::channel();
-        let job = SpawnJob {
-            command,
-            runtime: tokio::runtime::Handle::current(),
-            reply,
-        };
-        lock(&self.jobs)
-            .send(job)
-            .map_err(|_| io::Error::other("spawner thread is gone"))?;
-        result
-            .await
-            .map_err(|_| io::Error::other("spawner thread dropped the request"))?
+        let job = SpawnJob { command, runtime: tokio::runtime::Handle::current(), reply };
+        lock(&self.jobs).send(job).map_err(|_| io::Error::other("spawner thread is gone"))?;
+        result.await.map_err(|_| io::Error::other("spawner thread dropped the request"))?
     }
 }
 
@@ -90,9 +78,8 @@ fn spawn_retrying_busy_text(command: &mut Command) -> io::Result<Child> {
 /// `cgroup_procs`: an open `cgroup.procs` to join (cgroup v2 enforcement only).
 pub(crate) fn configure_child(command: &mut Command, cgroup_procs: Option<OwnedFd>) {
     let parent_pid = std::process::id() as i32;
-    let open_files = getrlimit(Resource::RLIMIT_NOFILE)
-        .map(|(_, hard)| hard.min(ENV_MAX_OPEN_FILES))
-        .unwrap_or(ENV_MAX_OPEN_FILES);
+    let open_files =
+        getrlimit(Resource::RLIMIT_NOFILE).map(|(_, hard)| hard.min(ENV_MAX_OPEN_FILES)).unwrap_or(ENV_MAX_OPEN_FILES);
     command.process_group(0).kill_on_drop(false);
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe system calls (prctl, getppid, setrlimit, write); it does not allocate.

@@ -28,10 +28,7 @@ impl PythonInfo {
 /// such as a pyenv shim on every cold start would cost tens of milliseconds.
 pub(crate) fn resolve(python: &Path) -> Result<PythonInfo, String> {
     let output = Command::new(python)
-        .args([
-            "-c",
-            "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])",
-        ])
+        .args(["-c", "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])"])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("running {}: {e}", python.display()))?;
@@ -48,10 +45,9 @@ pub(crate) fn resolve(python: &Path) -> Result<PythonInfo, String> {
     let executable = lines.next().filter(|l| !l.is_empty());
     let version = lines.next().filter(|l| !l.is_empty());
     match (executable, version) {
-        (Some(executable), Some(version)) => Ok(PythonInfo {
-            executable: PathBuf::from(executable),
-            version: version.to_owned(),
-        }),
+        (Some(executable), Some(version)) => {
+            Ok(PythonInfo { executable: PathBuf::from(executable), version: version.to_owned() })
+        }
         _ => Err(format!("{} did not report its path", python.display())),
     }
 }

@@ -81,10 +81,7 @@ async fn route(shared: &EnvShared, request: Request<Incoming>) -> HttpResponse {
     match (request.method(), route) {
         (&Method::GET, "invocation/next") => next(shared).await,
         (&Method::POST, "init/error") => init_error(shared, request).await,
-        (&Method::POST, route) => match route
-            .strip_prefix("invocation/")
-            .and_then(|r| r.split_once('/'))
-        {
+        (&Method::POST, route) => match route.strip_prefix("invocation/").and_then(|r| r.split_once('/')) {
             Some((request_id, "response")) => {
                 let request_id = request_id.to_owned();
                 response(shared, &request_id, request).await
@@ -110,9 +107,7 @@ async fn next(shared: &EnvShared) -> HttpResponse {
                 "Container error. Non-recoverable state. Runtime should exit promptly.",
             ),
         },
-        NextDecision::InvalidState(why) => {
-            error_response(StatusCode::FORBIDDEN, "InvalidStateTransition", why)
-        }
+        NextDecision::InvalidState(why) => error_response(StatusCode::FORBIDDEN, "InvalidStateTransition", why),
     }
 }
 
@@ -169,11 +164,7 @@ async fn response(shared: &EnvShared, request_id: &str, request: Request<Incomin
     }
 }
 
-async fn invocation_error(
-    shared: &EnvShared,
-    request_id: &str,
-    request: Request<Incoming>,
-) -> HttpResponse {
+async fn invocation_error(shared: &EnvShared, request_id: &str, request: Request<Incoming>) -> HttpResponse {
     let error_type = request
         .headers()
         .get(&ERROR_TYPE)
@@ -186,13 +177,7 @@ async fn invocation_error(
         Err(_) => return truncated_body(),
     };
     let (outcome, size) = match body {
-        LimitedBody::Complete(payload) => (
-            Outcome::FunctionError {
-                error_type,
-                payload,
-            },
-            None,
-        ),
+        LimitedBody::Complete(payload) => (Outcome::FunctionError { error_type, payload }, None),
         LimitedBody::TooLarge { size } => (Outcome::ResponseTooLarge { size }, Some(size)),
     };
     match (shared.complete(request_id, outcome), size) {
@@ -203,37 +188,22 @@ async fn invocation_error(
 }
 
 async fn init_error(shared: &EnvShared, request: Request<Incoming>) -> HttpResponse {
-    let header_type = request
-        .headers()
-        .get(&ERROR_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned);
+    let header_type =
+        request.headers().get(&ERROR_TYPE).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).map(str::to_owned);
     let body = match read_limited(request.into_body(), MAX_INIT_ERROR_BYTES).await {
         Ok(LimitedBody::Complete(bytes)) => bytes,
         Ok(LimitedBody::TooLarge { .. }) => Bytes::new(),
         Err(_) => return truncated_body(),
     };
     let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-    let field = |name: &str| {
-        parsed
-            .as_ref()
-            .and_then(|v| v.get(name))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-    };
-    let error_type = header_type
-        .or_else(|| field("errorType"))
-        .unwrap_or_else(|| "Runtime.Unknown".to_owned());
-    let message = field("errorMessage")
-        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
+    let error_type = header_type.or_else(|| field("errorType")).unwrap_or_else(|| "Runtime.Unknown".to_owned());
+    let message = field("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
     match shared.init_error(error_type, message) {
         InitErrorDecision::Accepted => accepted_response(),
-        InitErrorDecision::InvalidState => error_response(
-            StatusCode::FORBIDDEN,
-            "InvalidStateTransition",
-            "init error reported after init",
-        ),
+        InitErrorDecision::InvalidState => {
+            error_response(StatusCode::FORBIDDEN, "InvalidStateTransition", "init error reported after init")
+        }
     }
 }
 
@@ -246,10 +216,7 @@ pub(crate) enum LimitedBody {
 /// Reads the whole body, storing at most `limit` bytes. A body over the limit is still read to
 /// its end (so the runtime's request completes and the connection stays usable), but only
 /// counted. A single-chunk body is returned without copying.
-pub(crate) async fn read_limited(
-    mut body: Incoming,
-    limit: usize,
-) -> Result<LimitedBody, hyper::Error> {
+pub(crate) async fn read_limited(mut body: Incoming, limit: usize) -> Result<LimitedBody, hyper::Error> {
     let declared = body.size_hint().exact().map(|n| n as usize);
     let mut first: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
@@ -306,11 +273,9 @@ fn too_large_response(size: usize) -> HttpResponse {
 
 fn complete_error_response(error: CompleteError) -> HttpResponse {
     match error {
-        CompleteError::UnknownRequest => error_response(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            "Invalid request ID",
-        ),
+        CompleteError::UnknownRequest => {
+            error_response(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID")
+        }
         CompleteError::NotFetched => error_response(
             StatusCode::FORBIDDEN,
             "InvalidStateTransition",
@@ -320,11 +285,7 @@ fn complete_error_response(error: CompleteError) -> HttpResponse {
 }
 
 fn truncated_body() -> HttpResponse {
-    error_response(
-        StatusCode::BAD_REQUEST,
-        "Runtime.TruncatedResponse",
-        "request body could not be read",
-    )
+    error_response(StatusCode::BAD_REQUEST, "Runtime.TruncatedResponse", "request body could not be read")
 }
 
 fn not_found() -> HttpResponse {

@@ -124,7 +124,10 @@ async fn check_environments() {
         assert!(
             name.starts_with("AWS_")
                 || name.starts_with("LAMBDA_")
-                || matches!(name, "_HANDLER" | "LANG" | "LD_LIBRARY_PATH" | "PATH" | "PYTHONPATH" | "TMPDIR" | "TZ" | "LC_CTYPE"),
+                || matches!(
+                    name,
+                    "_HANDLER" | "LANG" | "LD_LIBRARY_PATH" | "PATH" | "PYTHONPATH" | "TMPDIR" | "TZ" | "LC_CTYPE"
+                ),
             "unexpected variable {name} in a Python environment"
         );
     }

@@ -55,11 +55,7 @@ async fn python_module_state_survives_across_invocations_of_one_environment() {
             assert_eq!(body["counter"], expected);
             assert_eq!(body["event"]["n"], 1);
             // The print happened before the response: it belongs to this invocation.
-            assert!(
-                result.log_tail.contains(&format!("invocation {expected} for {id}")),
-                "{}",
-                result.log_tail
-            );
+            assert!(result.log_tail.contains(&format!("invocation {expected} for {id}")), "{}", result.log_tail);
             let printed = h.sink.lines_for(&id);
             assert!(printed.iter().any(|l| l == &format!("invocation {expected} for {id}")));
         }
@@ -107,10 +103,7 @@ async fn rust_lambda_runtime_function_runs_unmodified_and_only_the_cold_start_re
         assert_eq!(context["memory"], 128);
         assert_eq!(context["version"], "$LATEST");
         assert_eq!(context["log_group"], "/aws/lambda/testfn");
-        assert_eq!(
-            context["invoked_function_arn"],
-            "arn:aws:lambda:us-east-1:000000000000:function:testfn"
-        );
+        assert_eq!(context["invoked_function_arn"], "arn:aws:lambda:us-east-1:000000000000:function:testfn");
         env.shutdown().await;
     })
     .await;
@@ -136,7 +129,7 @@ seen["unknown_route"] = call("GET", "/nonsense")[0]
 status, headers, body = call("POST", "/invocation/%s/response" % request_id, json.dumps(seen).encode())
 assert status == 202 and json.loads(body) == {"status": "OK"}, (status, body)
 status, headers, body = call("POST", "/invocation/%s/response" % request_id, b"{}")
-print("duplicate response status", status)
+print("duplicate response status", status, flush=True)
 status, headers, body = call("GET", "/invocation/next")
 call("POST", "/invocation/%s/response" % headers["Lambda-Runtime-Aws-Request-Id"], json.dumps(headers).encode())
 "#;
@@ -146,11 +139,7 @@ async fn next_carries_every_runtime_api_header_and_invalid_requests_get_4xx() {
     within(60, async {
         let h = Harness::new();
         let python = h.sandbox.python_executable().expect("python3").display().to_string();
-        let env = ready(
-            &h.sandbox,
-            h.provided_spec(&HEADER_DUMP_BOOTSTRAP.replace("PYTHON", &python)),
-        )
-        .await;
+        let env = ready(&h.sandbox, h.provided_spec(&HEADER_DUMP_BOOTSTRAP.replace("PYTHON", &python))).await;
         let mut inv = invocation(r#"{"k":"v"}"#);
         inv.deadline_epoch_ms = 1_542_409_706_888;
         inv.trace_id = Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into());
@@ -248,7 +237,8 @@ async fn rust_err_is_a_function_error_and_the_environment_stays_warm() {
         let Outcome::FunctionError { error_type, payload } = &result.outcome else {
             panic!("expected a function error, got {:?}", result.outcome);
         };
-        assert!(!error_type.is_empty());
+        // Passed through as the runtime sent it (lambda_runtime 1.5 sends "unhandled").
+        assert_eq!(error_type, "unhandled");
         let error = json(payload);
         assert_eq!(error["errorMessage"], "it went wrong");
         assert!(error["errorType"].is_string());
@@ -333,9 +323,11 @@ async fn a_process_exiting_mid_invocation_resolves_it_as_environment_died() {
         assert!(!exit.oom);
         // What it printed before dying is in its log, then Lambda's error line.
         assert!(result.log_tail.contains(&"x".repeat(99)));
-        assert!(result.log_tail.contains(&format!(
-            "RequestId: {id} Error: Runtime exited with error: exit status 7\nRuntime.ExitError"
-        )));
+        assert!(
+            result.log_tail.contains(&format!(
+                "RequestId: {id} Error: Runtime exited with error: exit status 7\nRuntime.ExitError"
+            ))
+        );
         assert_eq!(env.exited().await.code, Some(7));
         let after = env.invoke(invocation("{}")).await;
         assert!(matches!(after.outcome, Outcome::EnvironmentDied(_)));
@@ -356,16 +348,10 @@ async fn kill_with_timeout_ends_the_invocation_and_logs_task_timed_out() {
             h.sink.wait_for_line(&"x".repeat(19)).await;
             env.kill(KillReason::Timeout { after: Duration::from_secs(3) });
         });
-        assert_eq!(
-            result.outcome,
-            Outcome::Killed(KillReason::Timeout { after: Duration::from_secs(3) })
-        );
+        assert_eq!(result.outcome, Outcome::Killed(KillReason::Timeout { after: Duration::from_secs(3) }));
         let timed_out = format!(" {id} Task timed out after 3.00 seconds");
-        let line = result
-            .log_tail
-            .lines()
-            .find(|l| l.ends_with(&timed_out))
-            .unwrap_or_else(|| panic!("{}", result.log_tail));
+        let line =
+            result.log_tail.lines().find(|l| l.ends_with(&timed_out)).unwrap_or_else(|| panic!("{}", result.log_tail));
         assert!(line.starts_with("20") && line.as_bytes()[23] == b'Z', "timestamp first: {line}");
         assert!(result.log_tail.contains(&format!("END RequestId: {id}")));
         let exit = env.exited().await;
@@ -447,16 +433,18 @@ async fn responses_over_6_mb_are_refused_without_buffering_them() {
         let mut spec = h.rust_spec();
         spec.memory_mb = 1024;
         let env = ready(&h.sandbox, spec).await;
-        let just_fits = env
-            .invoke(invocation(&format!(r#"{{"respond_bytes":{}}}"#, MAX_RESPONSE_BYTES - 2)))
-            .await;
+        let just_fits = env.invoke(invocation(&format!(r#"{{"respond_bytes":{}}}"#, MAX_RESPONSE_BYTES - 2))).await;
         match &just_fits.outcome {
             Outcome::Response(body) => assert_eq!(body.len(), MAX_RESPONSE_BYTES),
             other => panic!("a 6 MB response must pass, got {other:?}"),
         }
         let result = env.invoke(invocation(r#"{"respond_bytes":7000000}"#)).await;
         assert_eq!(result.outcome, Outcome::ResponseTooLarge { size: 7_000_002 });
-        assert!(result.log_tail.contains("Response payload size (7000002 bytes) exceeded maximum allowed payload size (6291456 bytes)."));
+        assert!(
+            result.log_tail.contains(
+                "Response payload size (7000002 bytes) exceeded maximum allowed payload size (6291456 bytes)."
+            )
+        );
 
         let before = own_rss_bytes();
         let huge = env.invoke(invocation(r#"{"respond_bytes":100000000}"#)).await;
@@ -531,17 +519,16 @@ async fn awslambdaric_runs_as_the_python_bootstrap() {
             assert_eq!(response_json(&result)["counter"], expected);
         }
         env.shutdown().await;
-        let failing = ready(
-            &h.sandbox,
-            h.python_spec("def handler(event, context):\n    raise KeyError('nope')\n"),
-        )
-        .await;
+        let failing =
+            ready(&h.sandbox, h.python_spec("def handler(event, context):\n    raise KeyError('nope')\n")).await;
         let result = failing.invoke(invocation("{}")).await;
-        let Outcome::FunctionError { payload, .. } = &result.outcome else {
+        let Outcome::FunctionError { payload, error_type } = &result.outcome else {
             panic!("expected a function error, got {:?}", result.outcome);
         };
+        assert_eq!(error_type, "Unhandled", "the same header as weir's own Python client");
         let error = json(payload);
         assert_eq!(error["errorType"], "KeyError");
+        assert_eq!(error["errorMessage"], "'nope'");
         assert!(error["stackTrace"].is_array());
         failing.shutdown().await;
 
@@ -563,10 +550,7 @@ async fn awslambdaric_runs_as_a_provided_bootstrap() {
     within(120, async {
         let h = Harness::new();
         let python = awslambdaric_python();
-        let mut spec = h.provided_spec(&format!(
-            "#!/bin/sh\nexec {} -m awslambdaric app.handler\n",
-            python.display()
-        ));
+        let mut spec = h.provided_spec(&format!("#!/bin/sh\nexec {} -m awslambdaric app.handler\n", python.display()));
         std::fs::write(spec.code_dir.join("app.py"), COUNTER_APP).unwrap();
         spec.handler = "app.handler".into();
         let env = ready(&h.sandbox, spec).await;

@@ -48,9 +48,7 @@ fn build_testfn() -> PathBuf {
     if release {
         build.arg("--release");
     }
-    let status = build
-        .status()
-        .unwrap_or_else(|e| panic!("running cargo to build {TESTFN_BIN}: {e}"));
+    let status = build.status().unwrap_or_else(|e| panic!("running cargo to build {TESTFN_BIN}: {e}"));
     assert!(status.success(), "building {TESTFN_BIN} failed: {status}");
     let path = profile_dir.join(TESTFN_BIN);
     assert!(path.is_file(), "{} missing after build", path.display());
@@ -65,10 +63,8 @@ pub fn test_venv() -> PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-venv.sh");
-        let output = Command::new("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+        let output =
+            Command::new("bash").arg(&script).output().unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
         assert!(
             output.status.success(),
             "{} failed: {}\n{}",

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use weir_sandbox::{
-    EnvSpec, InitType, Invocation, LogRecord, LogSink, PythonBootstrap, Sandbox, SandboxConfig,
-};
+use weir_sandbox::{EnvSpec, InitType, Invocation, LogRecord, LogSink, PythonBootstrap, Sandbox, SandboxConfig};
 
 /// A line seen by the sink.
 #[derive(Clone, Debug)]
@@ -33,10 +31,7 @@ impl LogSink for CollectSink {
         self.count.fetch_add(1, Ordering::Relaxed);
         let mut lines = self.lines.lock().unwrap();
         if lines.len() < 10_000 {
-            lines.push(SeenLine {
-                request_id: rec.request_id.map(str::to_owned),
-                line: rec.line.to_owned(),
-            });
+            lines.push(SeenLine { request_id: rec.request_id.map(str::to_owned), line: rec.line.to_owned() });
         }
         drop(lines);
         self.notify.notify_waiters();
@@ -48,13 +43,7 @@ impl CollectSink {
     pub async fn wait_for_line(&self, needle: &str) -> SeenLine {
         loop {
             let notified = self.notify.notified();
-            if let Some(found) = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.line.contains(needle))
-            {
+            if let Some(found) = self.lines.lock().unwrap().iter().find(|l| l.line.contains(needle)) {
                 return found.clone();
             }
             notified.await;
@@ -94,12 +83,7 @@ impl Harness {
         config.shutdown_grace = Duration::from_millis(500);
         adjust(&mut config);
         let sandbox = Sandbox::new(config).expect("sandbox");
-        Harness {
-            sandbox,
-            sink,
-            dir,
-            next_env_id: AtomicU64::new(1),
-        }
+        Harness { sandbox, sink, dir, next_env_id: AtomicU64::new(1) }
     }
 
     pub fn code_dir(&self, name: &str) -> PathBuf {
@@ -174,15 +158,11 @@ pub fn invocation(payload: &str) -> Invocation {
 }
 
 pub fn epoch_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 pub fn json(bytes: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
 /// Our own resident memory in bytes.
@@ -203,7 +183,5 @@ pub fn python_bootstrap_awslambdaric(config: &mut SandboxConfig) {
 
 /// Runs a test body with an overall deadline so a wedged sandbox fails instead of hanging.
 pub async fn within<T>(seconds: u64, body: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(seconds), body)
-        .await
-        .expect("test exceeded its deadline")
+    tokio::time::timeout(Duration::from_secs(seconds), body).await.expect("test exceeded its deadline")
 }

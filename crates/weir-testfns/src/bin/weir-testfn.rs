@@ -64,9 +64,7 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
         return Ok(Value::String("x".repeat(size as usize)));
     }
     if payload.get("env").and_then(Value::as_bool) == Some(true) {
-        let vars: Map<String, Value> = std::env::vars()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
+        let vars: Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
         return Ok(Value::Object(vars));
     }
     if payload.get("context").and_then(Value::as_bool) == Some(true) {
@@ -89,10 +87,7 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    if let Some(sleep_ms) = std::env::var("WEIR_TESTFN_INIT_SLEEP_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+    if let Some(sleep_ms) = std::env::var("WEIR_TESTFN_INIT_SLEEP_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
         tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
     }
     if std::env::var("WEIR_TESTFN_INIT").as_deref() == Ok("fail") {
