@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Push orders at a steady rate through the Lambda Invoke API and report what happened.
 
-    python3 examples/orders/load.py --endpoint http://127.0.0.1:9000 --count 200 --rate 50
+    python3 examples/orders/load.py --endpoint http://127.0.0.1:9700 --count 200 --rate 50
 
 Each order is one `POST {endpoint}/2015-03-31/functions/{function}/invocations` with the order
 as the payload, sent on schedule (open loop: a slow answer does not delay the next order) from a
@@ -74,7 +74,7 @@ def main():
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--endpoint", required=True, help="weir's URL, e.g. http://127.0.0.1:9000")
+    parser.add_argument("--endpoint", required=True, help="weir's URL, e.g. http://127.0.0.1:9700")
     parser.add_argument("--function", default="OrdersApi", help="function to invoke (default OrdersApi)")
     parser.add_argument("--count", type=int, default=100, help="orders to send (default 100)")
     parser.add_argument("--rate", type=float, default=20.0, help="orders per second (default 20)")

@@ -192,16 +192,16 @@ class ApiTest(unittest.TestCase):
             self.skipTest("botocore is not installed")
         sys.path.insert(0, str(HERE / "api"))
         import sqs_client
-        payload = b'{"QueueUrl": "http://127.0.0.1:9000/000000000000/q", "MessageBody": "x"}'
+        payload = b'{"QueueUrl": "http://127.0.0.1:9700/000000000000/q", "MessageBody": "x"}'
         headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage"}
-        request = AWSRequest(method="POST", url="http://127.0.0.1:9000/", data=payload, headers=dict(headers))
+        request = AWSRequest(method="POST", url="http://127.0.0.1:9700/", data=payload, headers=dict(headers))
         SigV4Auth(Credentials("AKIDEXAMPLE", "secret", "token"), "sqs", "eu-west-1").add_auth(request)
         signed_at = datetime.datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
             tzinfo=datetime.timezone.utc)
         credentials = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret",
                        "AWS_SESSION_TOKEN": "token", "AWS_REGION": "eu-west-1"}
         with mock.patch.dict(os.environ, credentials):
-            mine = sqs_client.sigv4_headers("http://127.0.0.1:9000", headers, payload, now=signed_at)
+            mine = sqs_client.sigv4_headers("http://127.0.0.1:9700", headers, payload, now=signed_at)
         self.assertEqual(mine["Authorization"], request.headers["Authorization"])
 
 
