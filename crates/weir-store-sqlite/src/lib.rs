@@ -15,6 +15,7 @@
 //! migration.
 
 mod catalog;
+mod checkpoint;
 mod migrate;
 mod queues;
 mod writer;
@@ -60,8 +61,10 @@ pub struct SqliteOptions {
     pub queue_capacity: usize,
     /// Read-only connections kept open for reads.
     pub reader_connections: usize,
-    /// WAL pages after which a commit checkpoints (SQLite's default is 1000).
-    pub wal_autocheckpoint_pages: u32,
+    /// A background thread checkpoints each time the WAL grows by a quarter of this many pages;
+    /// the writer checkpoints itself (between groups) once the WAL holds this many, so the WAL
+    /// restarts instead of growing without bound. See the `checkpoint` module.
+    pub wal_checkpoint_pages: u32,
 }
 
 impl Default for SqliteOptions {
@@ -71,7 +74,7 @@ impl Default for SqliteOptions {
             max_group_size: 1024,
             queue_capacity: 16 * 1024,
             reader_connections: 4,
-            wal_autocheckpoint_pages: 4000,
+            wal_checkpoint_pages: 4000,
         }
     }
 }
@@ -86,6 +89,10 @@ pub struct WriterStats {
     pub durable_commits: u64,
     /// Jobs committed; `commands / groups` is the mean group size.
     pub commands: u64,
+    /// Checkpoints run by the background thread.
+    pub background_checkpoints: u64,
+    /// Checkpoints run by the writer thread between groups (WAL at its size limit).
+    pub writer_checkpoints: u64,
 }
 
 #[derive(Debug, Default)]
@@ -93,6 +100,8 @@ pub(crate) struct WriterCounters {
     pub groups: AtomicU64,
     pub durable_commits: AtomicU64,
     pub commands: AtomicU64,
+    pub background_checkpoints: AtomicU64,
+    pub writer_checkpoints: AtomicU64,
 }
 
 /// State shared by the handles and the writer thread.
@@ -169,7 +178,6 @@ impl SqliteStore {
         .map_err(engine_error)?;
         configure_writer(&conn, &options).map_err(engine_error)?;
         migrate::migrate(&mut conn)?;
-        let writer = Writer::load(conn, lock).map_err(engine_error)?;
         let shared = Arc::new(Shared {
             poisoned: AtomicBool::new(false),
             stats: WriterCounters::default(),
@@ -180,6 +188,8 @@ impl SqliteStore {
                 max_idle: options.reader_connections,
             },
         });
+        let checkpointer = checkpoint::Checkpointer::start(&path, shared.clone())?;
+        let writer = Writer::load(conn, lock, checkpointer, options.wal_checkpoint_pages).map_err(engine_error)?;
         let (requests, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let thread_shared = shared.clone();
         let max_group = options.max_group_size.max(1);
@@ -205,6 +215,8 @@ impl SqliteStore {
             groups: stats.groups.load(Ordering::Relaxed),
             durable_commits: stats.durable_commits.load(Ordering::Relaxed),
             commands: stats.commands.load(Ordering::Relaxed),
+            background_checkpoints: stats.background_checkpoints.load(Ordering::Relaxed),
+            writer_checkpoints: stats.writer_checkpoints.load(Ordering::Relaxed),
         }
     }
 
@@ -276,11 +288,9 @@ fn configure_writer(conn: &Connection, options: &SqliteOptions) -> rusqlite::Res
     };
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {synchronous};
-         PRAGMA wal_autocheckpoint = {};
          PRAGMA foreign_keys = OFF;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;",
-        options.wal_autocheckpoint_pages
+         PRAGMA cache_size = -65536;"
     ))?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);

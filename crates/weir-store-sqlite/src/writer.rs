@@ -15,12 +15,13 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fs::File;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use weir_store::{QueueId, StoreError};
 
+use crate::checkpoint::{self, Checkpointer};
 use crate::{Shared, engine_error};
 
 pub(crate) type JobOutput = Box<dyn Any + Send>;
@@ -44,7 +45,9 @@ pub(crate) struct QueueMeta {
 }
 
 /// State owned by the writer thread; jobs get `&mut` access inside the open transaction.
+/// (Fields drop in order: the checkpointer's connection closes before the writer's.)
 pub(crate) struct Writer {
+    checkpointer: Checkpointer,
     pub conn: Connection,
     pub queues: HashMap<QueueId, QueueMeta>,
     pub catalog_revision: u64,
@@ -52,12 +55,29 @@ pub(crate) struct Writer {
     pub changed_queues: Vec<QueueId>,
     /// Queues deleted in this group: their watches close after the commit.
     pub deleted_queues: Vec<QueueId>,
+    /// Frames in the WAL after the last commit (set by SQLite's WAL hook).
+    wal_pages: Arc<AtomicU64>,
+    /// `wal_pages` when the background checkpointer was last asked to run.
+    wal_pages_at_last_tick: u64,
+    wal_checkpoint_pages: u64,
     /// Held for the writer's whole life: the database belongs to this engine alone.
-    pub _lock: File,
+    _lock: File,
 }
 
 impl Writer {
-    pub(crate) fn load(conn: Connection, lock: File) -> rusqlite::Result<Writer> {
+    pub(crate) fn load(
+        mut conn: Connection,
+        lock: File,
+        checkpointer: Checkpointer,
+        wal_checkpoint_pages: u32,
+    ) -> rusqlite::Result<Writer> {
+        // The hook replaces SQLite's auto-checkpoint: commits never checkpoint inline.
+        let wal_pages = Arc::new(AtomicU64::new(0));
+        let hook_pages = wal_pages.clone();
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            hook_pages.store(pages.max(0) as u64, Ordering::Relaxed);
+            Ok(())
+        }))?;
         let mut queues = HashMap::new();
         {
             let mut stmt = conn.prepare("SELECT queue_id, name, fifo FROM queues")?;
@@ -72,13 +92,42 @@ impl Writer {
         let catalog_revision: i64 =
             conn.query_row("SELECT value FROM store_meta WHERE name = 'catalog_revision'", [], |row| row.get(0))?;
         Ok(Writer {
+            checkpointer,
             conn,
             queues,
             catalog_revision: catalog_revision as u64,
             changed_queues: Vec::new(),
             deleted_queues: Vec::new(),
+            wal_pages,
+            wal_pages_at_last_tick: 0,
+            wal_checkpoint_pages: u64::from(wal_checkpoint_pages.max(4)),
             _lock: lock,
         })
+    }
+
+    /// After a commit: ask the background thread to checkpoint every quarter threshold of WAL
+    /// growth; at the full threshold checkpoint here (between groups, after the callers were
+    /// answered) so the next transaction can restart the WAL from its beginning.
+    fn maintain_wal(&mut self, shared: &Shared) {
+        let pages = self.wal_pages.load(Ordering::Relaxed);
+        if pages < self.wal_pages_at_last_tick {
+            self.wal_pages_at_last_tick = 0; // the WAL restarted
+        }
+        if pages >= self.wal_checkpoint_pages {
+            match checkpoint::checkpoint_passive(&self.conn) {
+                Ok(true) => {
+                    shared.stats.writer_checkpoints.fetch_add(1, Ordering::Relaxed);
+                }
+                // The background thread is checkpointing: retry after the next commit.
+                Ok(false) => {}
+                Err(error) if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+                Err(_) => shared.poisoned.store(true, Ordering::Release),
+            }
+            self.wal_pages_at_last_tick = 0;
+        } else if pages - self.wal_pages_at_last_tick >= self.wal_checkpoint_pages / 4 {
+            self.checkpointer.tick();
+            self.wal_pages_at_last_tick = pages;
+        }
     }
 }
 
@@ -163,6 +212,9 @@ fn commit_group(writer: &mut Writer, group: &mut Vec<Pending>, shared: &Shared) 
     }
     for (reply, output) in done {
         let _ = reply.send(Ok(output));
+    }
+    if wrote {
+        writer.maintain_wal(shared);
     }
 }
 
