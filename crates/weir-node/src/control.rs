@@ -183,7 +183,7 @@ impl Control {
     pub fn configuration(&self, record: &FunctionRecord, version: Version) -> Option<FunctionConfiguration> {
         let config = record.config(version)?;
         let arn = match version {
-            Version::Latest => self.ctx.qualified_arn(&record.name, "$LATEST"),
+            Version::Latest => self.ctx.function_arn(&record.name),
             Version::Published(n) => self.ctx.qualified_arn(&record.name, &n.to_string()),
         };
         Some(self.configuration_with_arn(record, config, version, arn))

@@ -1,0 +1,151 @@
+//! Function management and warm invocations through the Lambda REST API.
+
+use serde_json::json;
+
+use crate::support::*;
+
+const COUNTER: &str = r#"
+import os
+count = 0  # module-level state survives across warm invocations
+
+def handler(event, context):
+    global count
+    count += 1
+    print("invocation", count)
+    return {"count": count, "event": event, "pid": os.getpid(), "request_id": context.aws_request_id,
+            "memory": context.memory_limit_in_mb, "version": context.function_version}
+"#;
+
+#[tokio::test]
+async fn a_warm_environment_keeps_module_state_and_only_the_cold_start_reports_init() {
+    let weir = Weir::start(&[]);
+    weir.create_function(python_function("counter", COUNTER)).await;
+
+    let first = weir.invoke("counter", json!({"n": 1})).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("x-amz-executed-version"), Some("$LATEST"));
+    let body = first.json();
+    assert_eq!(body["count"], 1);
+    assert_eq!(body["event"], json!({"n": 1}));
+    assert!(has_init_duration(&first.log()), "cold start REPORT has Init Duration:\n{}", first.log());
+    assert!(first.log().contains("START RequestId:"));
+    assert!(first.log().contains("invocation 1"));
+
+    for n in 2..=4 {
+        let warm = weir.invoke("counter", json!({})).await;
+        let body = warm.json();
+        assert_eq!(body["count"], n, "same environment, same module state");
+        assert_eq!(body["pid"], first.json()["pid"]);
+        assert!(!has_init_duration(&warm.log()), "warm REPORT has no Init Duration:\n{}", warm.log());
+        let report = warm.log().lines().find(|l| l.starts_with("REPORT")).unwrap().to_string();
+        for field in ["Duration: ", "Billed Duration: ", "Memory Size: 128 MB", "Max Memory Used: "] {
+            assert!(report.contains(field), "{report}");
+        }
+        assert!(report.contains('\t'), "REPORT fields are tab-separated");
+    }
+}
+
+#[tokio::test]
+async fn a_rust_lambda_runtime_binary_runs_unmodified() {
+    let weir = Weir::start(&[]);
+    weir.create_function(rust_function("rusty")).await;
+    let r = weir.invoke("rusty", json!({"hello": "world"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"hello": "world"}));
+    let err = weir.invoke("rusty", json!({"error": "boom"})).await;
+    assert_eq!(err.header("x-amz-function-error"), Some("Unhandled"));
+    assert!(err.text().contains("boom"), "{}", err.text());
+}
+
+#[tokio::test]
+async fn functions_versions_and_aliases_follow_the_lambda_api() {
+    let weir = Weir::start(&[]);
+    weir.create_function(python_function("api", COUNTER)).await;
+
+    let again = weir.json("POST", "/2015-03-31/functions", python_function("api", COUNTER)).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(again.header("x-amzn-errortype"), Some("ResourceConflictException"));
+
+    let missing = weir.call("GET", "/2015-03-31/functions/nope", &[], "").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("x-amzn-errortype"), Some("ResourceNotFoundException"));
+    assert!(missing.json()["Message"].as_str().unwrap().contains("Function not found"));
+
+    let got = weir.call("GET", "/2015-03-31/functions/api", &[], "").await.json();
+    assert_eq!(got["Configuration"]["Handler"], "app.handler");
+    assert_eq!(got["Configuration"]["State"], "Active");
+
+    let list = weir.call("GET", "/2015-03-31/functions/", &[], "").await.json();
+    assert_eq!(list["Functions"].as_array().unwrap().len(), 1);
+
+    let updated = weir
+        .json("PUT", "/2015-03-31/functions/api/configuration", json!({"MemorySize": 256, "Timeout": 10, "Environment": {"Variables": {"STAGE": "test"}}}))
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text());
+    assert_eq!(updated.json()["MemorySize"], 256);
+
+    let v1 = weir.json("POST", "/2015-03-31/functions/api/versions", json!({})).await;
+    assert_eq!(v1.status, 201);
+    assert_eq!(v1.json()["Version"], "1");
+    let unchanged = weir.json("POST", "/2015-03-31/functions/api/versions", json!({})).await;
+    assert_eq!(unchanged.json()["Version"], "1", "nothing changed, no new version");
+
+    let alias = weir.json("POST", "/2015-03-31/functions/api/aliases", json!({"Name": "live", "FunctionVersion": "1"})).await;
+    assert_eq!(alias.status, 201, "{}", alias.text());
+    assert!(alias.json()["AliasArn"].as_str().unwrap().ends_with(":function:api:live"));
+
+    let via_alias = weir.call("POST", "/2015-03-31/functions/api/invocations?Qualifier=live", &[], "{}").await;
+    assert_eq!(via_alias.status, 200, "{}", via_alias.text());
+    assert_eq!(via_alias.header("x-amz-executed-version"), Some("1"));
+    assert_eq!(via_alias.json()["memory"], "256");
+    let via_name = weir.call("POST", "/2015-03-31/functions/api:live/invocations", &[], "{}").await;
+    assert_eq!(via_name.header("x-amz-executed-version"), Some("1"));
+
+    let bad_version = weir.json("POST", "/2015-03-31/functions/api/aliases", json!({"Name": "x", "FunctionVersion": "7"})).await;
+    assert_eq!(bad_version.status, 404);
+
+    let dry = weir.call("POST", "/2015-03-31/functions/api/invocations", &[("x-amz-invocation-type", "DryRun")], "{}").await;
+    assert_eq!(dry.status, 204);
+
+    let not_json = weir.call("POST", "/2015-03-31/functions/api/invocations", &[], "{oops").await;
+    assert_eq!(not_json.status, 400);
+    assert_eq!(not_json.header("x-amzn-errortype"), Some("InvalidRequestContentException"));
+
+    let too_large = weir.call("POST", "/2015-03-31/functions/api/invocations", &[], vec![b' '; 6 * 1024 * 1024 + 1]).await;
+    assert_eq!(too_large.status, 413);
+    assert_eq!(too_large.header("x-amzn-errortype"), Some("RequestTooLargeException"));
+
+    let deleted = weir.call("DELETE", "/2015-03-31/functions/api", &[], "").await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(weir.invoke("api", json!({})).await.status, 404);
+}
+
+#[tokio::test]
+async fn functions_aliases_and_concurrency_survive_a_restart() {
+    let weir = Weir::start(&[]);
+    weir.create_function(python_function("durable", COUNTER)).await;
+    weir.json("POST", "/2015-03-31/functions/durable/versions", json!({})).await;
+    weir.json("POST", "/2015-03-31/functions/durable/aliases", json!({"Name": "live", "FunctionVersion": "1"})).await;
+    weir.put_reserved("durable", 7).await;
+    let weir = weir.restart(&[]);
+    let got = weir.call("GET", "/2015-03-31/functions/durable", &[], "").await.json();
+    assert_eq!(got["Concurrency"]["ReservedConcurrentExecutions"], 7);
+    let alias = weir.call("GET", "/2015-03-31/functions/durable/aliases/live", &[], "").await.json();
+    assert_eq!(alias["FunctionVersion"], "1");
+    let r = weir.invoke("durable:live", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["count"], 1);
+    let settings = weir.call("GET", "/2016-08-19/account-settings/", &[], "").await.json();
+    assert_eq!(settings["AccountLimit"]["UnreservedConcurrentExecutions"], 993);
+}
+
+#[tokio::test]
+async fn a_zip_entry_that_escapes_the_code_directory_is_rejected() {
+    let weir = Weir::start(&[]);
+    let mut spec = python_function("evil", COUNTER);
+    spec["Code"]["ZipFile"] = json!(base64_zip(&[("../../escape.py", b"x = 1", false)]));
+    let r = weir.json("POST", "/2015-03-31/functions", spec).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.header("x-amzn-errortype"), Some("InvalidParameterValueException"));
+    assert!(!weir.data_dir.parent().unwrap().join("escape.py").exists());
+}

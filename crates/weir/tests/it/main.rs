@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real `weir` binary on a free port and
+//! drives it over HTTP with real function processes (Python handlers, a Rust
+//! `lambda_runtime` binary, the AWS SDK for Python).
+
+mod support;
+
+mod boto3;
+mod concurrency;
+mod faults;
+mod functions;
