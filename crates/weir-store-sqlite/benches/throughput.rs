@@ -179,6 +179,24 @@ async fn sqs_cycle(durability: Durability, workers: usize, duration: Duration) {
     store.close().await;
 }
 
+/// Median latency of `write 4 KiB + fsync` in a temporary directory: the disk's floor for one
+/// durable group commit (printed so every figure can be read against it).
+fn fsync_probe_us() -> u64 {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = std::fs::File::create(dir.path().join("probe")).unwrap();
+    let mut samples: Vec<u64> = (0..200)
+        .map(|_| {
+            let started = Instant::now();
+            file.write_all(&[0u8; 4096]).unwrap();
+            file.sync_data().unwrap();
+            started.elapsed().as_micros() as u64
+        })
+        .collect();
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let measuring = args.iter().any(|a| a == "--bench");
@@ -190,7 +208,11 @@ fn main() {
         .unwrap_or(if measuring { 5.0 } else { 0.2 });
     let duration = Duration::from_secs_f64(seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("# {seconds} s per scenario, {} CPUs", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "# {seconds} s per scenario, {} CPUs, fsync of 4 KiB: median {} us",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        fsync_probe_us()
+    );
     runtime.block_on(async {
         for durability in [Durability::Full, Durability::Relaxed] {
             async_invoke(durability, duration).await;

@@ -36,9 +36,29 @@ fn meta(writer: &Writer, queue: QueueId) -> Result<QueueMeta, QueueError> {
     writer.queues.get(&queue).cloned().ok_or(QueueError::QueueDoesNotExist(queue))
 }
 
-/// The message columns every candidate query selects, in [`MessageRow::from_row`]'s order.
-const MESSAGE_COLUMNS: &str = "seq, message_id, body, attributes, sent_at_ms, visible_at_ms, receive_count, \
-     first_receive_at_ms, group_id, dedup_id";
+/// The message columns every candidate query selects, in [`MessageRow::from_row`]'s order
+/// (a macro so the SQL texts stay `&'static str`: no formatting on the hot path).
+macro_rules! message_columns {
+    () => {
+        "seq, message_id, body, attributes, sent_at_ms, visible_at_ms, receive_count, \
+         first_receive_at_ms, group_id, dedup_id"
+    };
+}
+
+/// Standard queues: the next page of visible messages after the cursor (visible_at, seq).
+const STANDARD_CANDIDATES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE queue_id = ?1 AND visible_at_ms <= ?2 AND visible_at_ms >= ?3 \
+     AND (visible_at_ms > ?3 OR seq > ?4) ORDER BY visible_at_ms, seq LIMIT ?5"
+);
+
+/// FIFO queues: the next page of one group's messages after a seq.
+const GROUP_CANDIDATES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE queue_id = ?1 AND fifo_group = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+);
 
 struct MessageRow {
     seq: u64,
@@ -278,12 +298,7 @@ fn walk(
             let page_size = limit - counted;
             let page: Vec<MessageRow> = writer
                 .conn
-                .prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages \
-                     WHERE queue_id = ?1 AND visible_at_ms <= ?2 AND visible_at_ms >= ?3 \
-                     AND (visible_at_ms > ?3 OR seq > ?4) \
-                     ORDER BY visible_at_ms, seq LIMIT ?5"
-                ))?
+                .prepare_cached(STANDARD_CANDIDATES)?
                 .query_map(params![id, now, cursor_visible_at, cursor_seq, page_size as i64], MessageRow::from_row)?
                 .collect::<rusqlite::Result<_>>()?;
             let exhausted = page.len() < page_size;
@@ -333,10 +348,7 @@ fn walk(
                 let page_size = limit - counted;
                 let page: Vec<MessageRow> = writer
                     .conn
-                    .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages \
-                         WHERE queue_id = ?1 AND fifo_group = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
-                    ))?
+                    .prepare_cached(GROUP_CANDIDATES)?
                     .query_map(params![id, group, after_seq, page_size as i64], MessageRow::from_row)?
                     .collect::<rusqlite::Result<_>>()?;
                 let group_exhausted = page.len() < page_size;
@@ -766,7 +778,9 @@ mod tests {
     /// The plan SQLite chooses for `sql`, one line per step.
     fn plan(conn: &Connection, sql: &str) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt.query_map([], |row| row.get::<_, String>(3)).unwrap();
+        // The plan is chosen at prepare time; parameters (if any) are bound as NULL.
+        let nulls = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
+        let rows = stmt.query_map(rusqlite::params_from_iter(nulls), |row| row.get::<_, String>(3)).unwrap();
         rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
     }
 
@@ -775,13 +789,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::migrate::migrate(&mut conn).unwrap();
         let cases = [
-            (
-                format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE queue_id = 1 AND visible_at_ms <= 5 \
-                     AND visible_at_ms >= 0 AND (visible_at_ms > 0 OR seq > 0) ORDER BY visible_at_ms, seq LIMIT 10"
-                ),
-                "messages_by_visibility",
-            ),
+            (STANDARD_CANDIDATES.to_owned(), "messages_by_visibility"),
             (
                 "SELECT fifo_group FROM fifo_groups WHERE queue_id = 1 AND available_at_ms <= 5 \
                  AND available_at_ms >= 0 AND (available_at_ms > 0 OR head_seq > 0) \
@@ -789,13 +797,7 @@ mod tests {
                     .to_owned(),
                 "fifo_groups_by_availability",
             ),
-            (
-                format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE queue_id = 1 AND fifo_group = 'g' AND seq > 0 \
-                     ORDER BY seq LIMIT 10"
-                ),
-                "fifo_messages_by_group",
-            ),
+            (GROUP_CANDIDATES.to_owned(), "fifo_messages_by_group"),
             (
                 "SELECT MAX(visible_at_ms) FROM messages WHERE queue_id = 1 AND fifo_group = 'g' AND leased = 1"
                     .to_owned(),

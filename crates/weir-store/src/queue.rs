@@ -27,7 +27,7 @@
 //! the consumer that received it next.
 //!
 //! # Waiting without polling
-//! [`QueueStore::watch`] returns a [`QueueWatch`](crate::QueueWatch) that fires after every
+//! [`QueueStore::watch`] returns a [`QueueWatch`] that fires after every
 //! committed change to a queue that may make a message receivable sooner (send, delete of a FIFO
 //! message, visibility change, requeue, move or redrive into it). A dispatcher marks the watch
 //! seen, receives, and when nothing came back sleeps until
