@@ -10,8 +10,9 @@
 //! write. Never: reads a clock, parses document or message contents, lets a second engine (in
 //! this or another process) open the same database (a lock file guards it).
 //!
-//! Module map: `writer` (thread, group commit, poisoning), `migrate` (schema versions),
-//! `catalog` and `queues` (the SQL), the reader pool here. Streams will add their own module and
+//! Module map: `writer` (thread, group commit, poisoning), `checkpoint` (WAL checkpoints off the
+//! commit path), `migrate` (schema versions), `catalog` and `queues` (the SQL), the reader pool
+//! here. Streams will add their own module and
 //! migration.
 
 mod catalog;
