@@ -16,6 +16,7 @@
 //! See [`Controller`] for the driving contract.
 
 mod api;
+pub mod async_retry;
 mod batching;
 mod config;
 mod controller;

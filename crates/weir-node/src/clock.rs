@@ -17,12 +17,20 @@ pub struct Clock {
     origin_epoch_ms: u64,
     /// Manual mode: nanoseconds advanced since `origin`.
     manual_nanos: AtomicU64,
+    /// Bumped on every manual advance, to wake sleepers.
+    advanced: tokio::sync::watch::Sender<u64>,
 }
 
 impl Clock {
     pub fn new(mode: ClockMode) -> Self {
         let origin_epoch_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        Clock { mode, origin: std::time::Instant::now(), origin_epoch_ms, manual_nanos: AtomicU64::new(0) }
+        Clock {
+            mode,
+            origin: std::time::Instant::now(),
+            origin_epoch_ms,
+            manual_nanos: AtomicU64::new(0),
+            advanced: tokio::sync::watch::channel(0).0,
+        }
     }
 
     pub fn mode(&self) -> ClockMode {
@@ -63,7 +71,34 @@ impl Clock {
             return false;
         }
         self.manual_nanos.fetch_add(by.as_nanos() as u64, Ordering::AcqRel);
+        self.advanced.send_modify(|n| *n = n.wrapping_add(1));
         true
+    }
+
+    /// Sleeps until the clock reads `epoch_ms` (real time on a wall clock;
+    /// until advanced far enough on a manual one).
+    pub async fn sleep_until_epoch_ms(&self, epoch_ms: u64) {
+        match self.mode {
+            ClockMode::Wall => {
+                let wait = epoch_ms.saturating_sub(self.epoch_ms());
+                if wait > 0 {
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+            }
+            ClockMode::Manual => {
+                let mut advanced = self.advanced.subscribe();
+                while self.epoch_ms() < epoch_ms {
+                    if advanced.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps for `duration` of this clock's time.
+    pub async fn sleep(&self, duration: Duration) {
+        self.sleep_until_epoch_ms(self.epoch_ms() + duration.as_millis() as u64).await;
     }
 }
 

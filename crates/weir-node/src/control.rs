@@ -167,6 +167,11 @@ impl Control {
         self.engine.apply_config(change).map_err(core_error)
     }
 
+    /// Persists a function record (for sibling modules of the control plane).
+    pub(crate) async fn persist_record(&self, record: &FunctionRecord) -> Result<(), AwsError> {
+        self.persist(record).await
+    }
+
     async fn persist(&self, record: &FunctionRecord) -> Result<(), AwsError> {
         let value = Bytes::from(serde_json::to_vec(record).expect("records serialise"));
         let op = CatalogOp::Put { kind: CATALOG_KIND.into(), key: record.name.clone(), value, expect: Expect::Any };

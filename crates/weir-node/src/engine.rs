@@ -147,6 +147,21 @@ impl Engine {
         version: Version,
         request: weir_sandbox::Invocation,
     ) -> Result<Completion, Rejection> {
+        let answer = self.start_invocation(function, version, request)?;
+        Ok(answer
+            .await
+            .unwrap_or(Completion::Failed { failure: InvocationFailure::EnvironmentLost, init_failure: None }))
+    }
+
+    /// Admits one invocation now (or refuses it) and returns where its
+    /// completion will arrive. Callers that must know at once whether an
+    /// invocation was admitted (the asynchronous dispatcher) use this.
+    pub fn start_invocation(
+        &self,
+        function: FunctionId,
+        version: Version,
+        request: weir_sandbox::Invocation,
+    ) -> Result<oneshot::Receiver<Completion>, Rejection> {
         let (reply, answer) = oneshot::channel();
         let mut actions = Vec::new();
         let admission = {
@@ -161,9 +176,7 @@ impl Engine {
         };
         self.perform(actions);
         match admission {
-            Admission::Admitted(_) => Ok(answer
-                .await
-                .unwrap_or(Completion::Failed { failure: InvocationFailure::EnvironmentLost, init_failure: None })),
+            Admission::Admitted(_) => Ok(answer),
             Admission::Throttled(throttle) => Err(Rejection::Throttled(throttle)),
             Admission::HostBusy => Err(Rejection::HostBusy),
             Admission::NotFound => Err(Rejection::NotFound),

@@ -8,18 +8,23 @@
 //! Module map: `config` (validated settings), `clock` (the only place time
 //! is read), `engine` (core driver), `control` (function management),
 //! `registry` (function records), `code` (function code on disk), `logs`
-//! (function logs), `async_invoke` (Event invocations), `http` (the front
-//! door).
+//! (function logs), `async_invoke` (Event invocations and their dispatchers),
+//! `event_invoke` (their settings), `destinations` (DLQs and destinations),
+//! `metrics` (the node's own counters), `http` (the front door).
 
 pub mod async_invoke;
 pub mod clock;
 pub mod code;
 pub mod config;
 pub mod control;
+pub mod destinations;
 pub mod engine;
+pub mod event_invoke;
 pub mod http;
 pub mod logs;
+pub mod metrics;
 pub mod registry;
+pub mod sqs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +51,9 @@ pub struct Node {
     pub engine: Arc<Engine>,
     pub control: Control,
     pub logs: Arc<LogStore>,
+    pub metrics: metrics::Metrics,
+    pub async_invoker: async_invoke::AsyncInvoker,
+    pub sqs: sqs::SqsService,
 }
 
 /// Builds environment specs from the registry.
@@ -164,7 +172,18 @@ pub async fn start(config: NodeConfig) -> Result<Running, StartError> {
     if restored > 0 {
         tracing::info!(functions = restored, "restored functions from the store");
     }
-    let node = Arc::new(Node { config, ctx, clock, engine, control, logs });
+    let node = Arc::new(Node {
+        config,
+        ctx,
+        clock,
+        engine,
+        control,
+        logs,
+        metrics: metrics::Metrics::default(),
+        async_invoker: async_invoke::AsyncInvoker::default(),
+        sqs: sqs::SqsService::default(),
+    });
+    async_invoke::AsyncInvoker::start(&node).await;
 
     let app = http::router(node.clone());
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();

@@ -71,10 +71,38 @@ pub struct FunctionRecord {
     pub tags: BTreeMap<String, String>,
     /// Asynchronous invocation settings per qualifier (`$LATEST`, version, alias).
     #[serde(default)]
-    pub event_invoke: BTreeMap<String, serde_json::Value>,
+    pub event_invoke: BTreeMap<String, EventInvokeRecord>,
+}
+
+/// `PutFunctionEventInvokeConfig` settings of one qualifier.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventInvokeRecord {
+    pub max_retry_attempts: Option<u32>,
+    pub max_event_age_s: Option<u32>,
+    pub on_success: Option<String>,
+    pub on_failure: Option<String>,
+    pub last_modified_ms: u64,
+}
+
+impl EventInvokeRecord {
+    pub fn policy(&self) -> weir_core::async_retry::AsyncRetryPolicy {
+        let default = weir_core::async_retry::AsyncRetryPolicy::default();
+        weir_core::async_retry::AsyncRetryPolicy {
+            max_retry_attempts: self.max_retry_attempts.unwrap_or(default.max_retry_attempts),
+            max_event_age: self
+                .max_event_age_s
+                .map_or(default.max_event_age, |s| std::time::Duration::from_secs(u64::from(s))),
+        }
+    }
 }
 
 impl FunctionRecord {
+    /// The asynchronous settings that apply to an invocation of `qualifier`
+    /// (an unqualified invocation uses `$LATEST`'s).
+    pub fn event_invoke_for(&self, qualifier: Option<&str>) -> EventInvokeRecord {
+        self.event_invoke.get(qualifier.unwrap_or("$LATEST")).cloned().unwrap_or_default()
+    }
+
     pub fn config(&self, version: Version) -> Option<&FunctionConfig> {
         match version {
             Version::Latest => Some(&self.latest),

@@ -409,3 +409,50 @@ mod tests {
         assert_eq!(req.environment.unwrap().variables["A"], "1");
     }
 }
+
+// ---- asynchronous invocation settings ---------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationConfig {
+    #[serde(default)]
+    pub on_success: Option<DestinationTarget>,
+    #[serde(default)]
+    pub on_failure: Option<DestinationTarget>,
+}
+
+/// `PutFunctionEventInvokeConfig` / `UpdateFunctionEventInvokeConfig` body.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventInvokeConfigRequest {
+    pub maximum_retry_attempts: Option<i64>,
+    pub maximum_event_age_in_seconds: Option<i64>,
+    pub destination_config: Option<DestinationConfig>,
+}
+
+/// `FunctionEventInvokeConfig`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventInvokeConfig {
+    /// Epoch seconds (a JSON number, as botocore parses timestamps here).
+    pub last_modified: f64,
+    pub function_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_retry_attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_event_age_in_seconds: Option<u32>,
+    pub destination_config: DestinationConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListEventInvokeConfigsResponse {
+    pub function_event_invoke_configs: Vec<EventInvokeConfig>,
+}

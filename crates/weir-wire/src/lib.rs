@@ -9,5 +9,6 @@
 
 pub mod error;
 pub mod lambda;
+pub mod sqs;
 
 pub use error::{AwsError, ErrorBody};

@@ -112,6 +112,9 @@ pub async fn get_configuration(
 pub async fn delete(State(node): State<Arc<Node>>, Path(name): Path<String>, query: Query) -> ApiResult<StatusCode> {
     let f = target(&name, &query)?;
     node.control.delete_function(&f.name, f.qualifier.as_deref()).await?;
+    if f.qualifier.is_none() {
+        node.async_invoker.function_deleted(&node, &f.name).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -271,4 +274,57 @@ pub async fn delete_provisioned(
 
 pub async fn account_settings(State(node): State<Arc<Node>>) -> Json<wire::GetAccountSettingsResponse> {
     Json(node.control.account_settings())
+}
+
+pub async fn put_event_invoke(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    query: Query,
+    body: Bytes,
+) -> ApiResult<Json<wire::EventInvokeConfig>> {
+    let f = target(&name, &query)?;
+    let req: wire::EventInvokeConfigRequest = json_body(&body)?;
+    Ok(Json(node.control.put_event_invoke(&f.name, f.qualifier.as_deref(), req, crate::event_invoke::Mode::Put).await?))
+}
+
+pub async fn update_event_invoke(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    query: Query,
+    body: Bytes,
+) -> ApiResult<Json<wire::EventInvokeConfig>> {
+    let f = target(&name, &query)?;
+    let req: wire::EventInvokeConfigRequest = json_body(&body)?;
+    Ok(Json(
+        node.control.put_event_invoke(&f.name, f.qualifier.as_deref(), req, crate::event_invoke::Mode::Update).await?,
+    ))
+}
+
+pub async fn get_event_invoke(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    query: Query,
+) -> ApiResult<Json<wire::EventInvokeConfig>> {
+    let f = target(&name, &query)?;
+    Ok(Json(node.control.get_event_invoke(&f.name, f.qualifier.as_deref())?))
+}
+
+pub async fn delete_event_invoke(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    query: Query,
+) -> ApiResult<StatusCode> {
+    let f = target(&name, &query)?;
+    node.control.delete_event_invoke(&f.name, f.qualifier.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_event_invoke(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<wire::ListEventInvokeConfigsResponse>> {
+    let f = parse_function_name(&name)?;
+    Ok(Json(wire::ListEventInvokeConfigsResponse {
+        function_event_invoke_configs: node.control.list_event_invoke(&f.name)?,
+    }))
 }

@@ -6,7 +6,7 @@
 
 mod admin;
 mod functions;
-mod invoke;
+pub mod invoke;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +53,7 @@ pub type Query = axum::extract::Query<HashMap<String, String>>;
 
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
+        .route("/", post(crate::sqs::http::handle))
         .route("/health", get(admin::health))
         .route("/_weir/clock", get(admin::clock))
         .route("/_weir/clock/advance", post(admin::advance_clock))
@@ -81,6 +82,14 @@ pub fn router(node: Arc<Node>) -> Router {
             "/2019-09-30/functions/{name}/provisioned-concurrency",
             get(functions::get_provisioned).put(functions::put_provisioned).delete(functions::delete_provisioned),
         )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            get(functions::get_event_invoke)
+                .put(functions::put_event_invoke)
+                .post(functions::update_event_invoke)
+                .delete(functions::delete_event_invoke),
+        )
+        .route("/2019-09-25/functions/{name}/event-invoke-config/list", get(functions::list_event_invoke))
         .route("/2016-08-19/account-settings", get(functions::account_settings))
         .route("/2016-08-19/account-settings/", get(functions::account_settings))
         .fallback(unknown_operation)
