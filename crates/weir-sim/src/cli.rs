@@ -94,7 +94,8 @@ impl LazyProgress {
         }
         if self.bar.is_none() && self.started.elapsed() >= Duration::from_secs(1) {
             let bar = ProgressBar::with_draw_target(Some(1_000), ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template("simulating {bar:40} {percent:>3}% ({elapsed}, eta {eta})") {
+            if let Ok(style) = ProgressStyle::with_template("simulating {bar:40} {percent:>3}% ({elapsed}, eta {eta})")
+            {
                 bar.set_style(style);
             }
             self.bar = Some(bar);

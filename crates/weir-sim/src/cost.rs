@@ -99,12 +99,8 @@ mod tests {
     fn a_million_one_second_invocations_at_one_gigabyte_cost_what_aws_says() {
         // AWS's classic example arithmetic: 1M requests × 1 s × 1 GB x86 =
         // $0.20 + 1,000,000 GB-s × $0.0000166667.
-        let usage = Usage {
-            requests: 1_000_000,
-            on_demand_billed_ms: 1_000_000 * 1_000,
-            memory_mb: 1024,
-            ..Usage::default()
-        };
+        let usage =
+            Usage { requests: 1_000_000, on_demand_billed_ms: 1_000_000 * 1_000, memory_mb: 1024, ..Usage::default() };
         let cost = estimate(&usage);
         assert!((cost.requests_usd - 0.20).abs() < 1e-9);
         assert!((cost.duration_usd - 16.6667).abs() < 1e-6);
@@ -114,12 +110,8 @@ mod tests {
 
     #[test]
     fn provisioned_concurrency_is_billed_in_five_minute_periods() {
-        let usage = Usage {
-            memory_mb: 1024,
-            provisioned_concurrency: 10,
-            provisioned_seconds: 301.0,
-            ..Usage::default()
-        };
+        let usage =
+            Usage { memory_mb: 1024, provisioned_concurrency: 10, provisioned_seconds: 301.0, ..Usage::default() };
         let cost = estimate(&usage);
         let expected = 10.0 * 600.0 * PRICE_PER_PROVISIONED_GB_SECOND_X86;
         assert!((cost.provisioned_usd - expected).abs() < 1e-12);

@@ -67,14 +67,26 @@ impl SimRng {
 /// A distribution of durations, sampled in nanoseconds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Sampler {
-    Fixed { nanos: u64 },
+    Fixed {
+        nanos: u64,
+    },
     /// Normal, truncated at zero.
-    Normal { mean_nanos: f64, stddev_nanos: f64 },
+    Normal {
+        mean_nanos: f64,
+        stddev_nanos: f64,
+    },
     /// `exp(mu + sigma·Z)` nanoseconds.
-    Lognormal { mu: f64, sigma: f64 },
-    Exponential { mean_nanos: f64 },
+    Lognormal {
+        mu: f64,
+        sigma: f64,
+    },
+    Exponential {
+        mean_nanos: f64,
+    },
     /// One of the samples, uniformly.
-    Empirical { samples_nanos: Vec<u64> },
+    Empirical {
+        samples_nanos: Vec<u64>,
+    },
 }
 
 /// z-score of the 99th percentile of the standard normal.
@@ -99,9 +111,7 @@ impl Sampler {
     pub fn sample(&self, rng: &mut SimRng) -> u64 {
         match self {
             Sampler::Fixed { nanos } => *nanos,
-            Sampler::Normal { mean_nanos, stddev_nanos } => {
-                to_nanos(mean_nanos + stddev_nanos * rng.standard_normal())
-            }
+            Sampler::Normal { mean_nanos, stddev_nanos } => to_nanos(mean_nanos + stddev_nanos * rng.standard_normal()),
             Sampler::Lognormal { mu, sigma } => to_nanos((mu + sigma * rng.standard_normal()).exp()),
             Sampler::Exponential { mean_nanos } => to_nanos(mean_nanos * rng.exponential()),
             Sampler::Empirical { samples_nanos } => samples_nanos[rng.index(samples_nanos.len())],
@@ -132,7 +142,7 @@ fn to_nanos(value: f64) -> u64 {
     } else if value >= u64::MAX as f64 {
         u64::MAX
     } else {
-        value.round() as u64
+        (value + 0.5) as u64
     }
 }
 

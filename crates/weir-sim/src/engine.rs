@@ -24,8 +24,8 @@ use hdrhistogram::Histogram;
 use weir_core::{
     AccountLimits, Admission, BatchDecision, BatchOutcome, ConfigChange, Controller, ControllerConfig,
     Downstream as DownstreamModel, Effect, EnvEvent, EnvId, FunctionId, HostLimits, InitType, Instant,
-    InvocationFailure, InvocationId, InvocationOutcome, InvokeRequest, PollerScaler, ProvisionedState,
-    RuntimeSettings, ScalingRate, ThrottleReason, Version,
+    InvocationFailure, InvocationId, InvocationOutcome, InvokeRequest, PollerScaler, ProvisionedState, RuntimeSettings,
+    ScalingRate, ThrottleReason, Version,
 };
 
 use crate::cost::{self, Usage};
@@ -201,8 +201,12 @@ impl<'a> Engine<'a> {
     pub fn new(scenario: &'a Scenario, seed: u64) -> Result<Self, ScenarioError> {
         let a = &scenario.account;
         let host = match &scenario.host {
-            Some(h) => HostLimits { max_environments: h.max_environments, max_waiting: h.max_waiting, max_wait: h.max_wait },
-            None => HostLimits { max_environments: u32::MAX, max_waiting: u32::MAX, max_wait: Duration::from_secs(3_600) },
+            Some(h) => {
+                HostLimits { max_environments: h.max_environments, max_waiting: h.max_waiting, max_wait: h.max_wait }
+            }
+            None => {
+                HostLimits { max_environments: u32::MAX, max_waiting: u32::MAX, max_wait: Duration::from_secs(3_600) }
+            }
         };
         let config = ControllerConfig {
             account: AccountLimits { concurrency_limit: a.concurrency_limit, minimum_unreserved: a.minimum_unreserved },
@@ -517,6 +521,11 @@ impl<'a> Engine<'a> {
         let f = &mut self.functions[index];
         let mut nanos = spec.duration.sample(&mut f.rng);
         let mut error = f.rng.chance(spec.error_probability);
+        if let Origin::Batch { batch, .. } = context.origin {
+            // The queue's failure probability: the whole batch fails.
+            let queue = self.batches[batch as usize].queue as usize;
+            error |= f.rng.chance(self.scenario.queues[queue].failure_probability);
+        }
         let mut downstream = NONE;
         if let Some(d) = spec.downstream {
             let percent = self.scenario.downstreams[d].slowdown_percent(self.now.saturating_since(self.start));
@@ -553,7 +562,15 @@ impl<'a> Engine<'a> {
         };
         self.events.push(
             finish_at,
-            Event::Finish(Finish { invocation, env, function: context.function, batch, batch_generation, downstream, error }),
+            Event::Finish(Finish {
+                invocation,
+                env,
+                function: context.function,
+                batch,
+                batch_generation,
+                downstream,
+                error,
+            }),
         );
     }
 
@@ -680,7 +697,7 @@ impl<'a> Engine<'a> {
         let start = self.start.as_nanos();
         let s = &mut self.sources[index];
         s.next_at = match s.arrivals.next(duration, &mut s.rng) {
-            Some(t) => start + (t * 1e9).round() as u64,
+            Some(t) => start + (t * 1e9 + 0.5) as u64,
             None => u64::MAX,
         };
     }

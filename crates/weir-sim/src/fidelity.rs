@@ -69,7 +69,13 @@ mod tests {
 
     #[test]
     fn agreement_allows_ten_percent_and_one_unit() {
-        let p = FidelityPrediction { function: "f".into(), requests: 1_000, invocations: 800, peak_concurrency: 8, throttles: 200 };
+        let p = FidelityPrediction {
+            function: "f".into(),
+            requests: 1_000,
+            invocations: 800,
+            peak_concurrency: 8,
+            throttles: 200,
+        };
         assert!(p.agrees_with(&Observed { peak_concurrency: 8, throttles: 219 }, 0.10));
         assert!(p.agrees_with(&Observed { peak_concurrency: 9, throttles: 181 }, 0.10));
         assert!(!p.agrees_with(&Observed { peak_concurrency: 8, throttles: 230 }, 0.10));

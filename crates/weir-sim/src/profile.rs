@@ -15,18 +15,39 @@ const SEGMENT_S: f64 = 0.1;
 /// Requests per second as a function of time.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RateProfile {
-    Constant { rps: f64 },
+    Constant {
+        rps: f64,
+    },
     /// `from_rps` until `start_s`, then linear to `to_rps` over `duration_s`.
-    Ramp { from_rps: f64, to_rps: f64, start_s: f64, duration_s: f64 },
+    Ramp {
+        from_rps: f64,
+        to_rps: f64,
+        start_s: f64,
+        duration_s: f64,
+    },
     /// `(at_s, rps)` pairs sorted by time: each rate holds from its time on;
     /// zero before the first.
-    Step { steps: Vec<(f64, f64)> },
+    Step {
+        steps: Vec<(f64, f64)>,
+    },
     /// `base_rps`, with `peak_rps` during `[at_s, at_s + duration_s)`.
-    Spike { base_rps: f64, peak_rps: f64, at_s: f64, duration_s: f64 },
+    Spike {
+        base_rps: f64,
+        peak_rps: f64,
+        at_s: f64,
+        duration_s: f64,
+    },
     /// `mean + amplitude·cos(2π(t − peak_at)/period)`, never below zero.
-    Diurnal { mean_rps: f64, amplitude_rps: f64, period_s: f64, peak_at_s: f64 },
+    Diurnal {
+        mean_rps: f64,
+        amplitude_rps: f64,
+        period_s: f64,
+        peak_at_s: f64,
+    },
     /// One rate per second (from a CSV file); zero after the last.
-    PerSecond { rates: Vec<f64> },
+    PerSecond {
+        rates: Vec<f64>,
+    },
 }
 
 impl RateProfile {

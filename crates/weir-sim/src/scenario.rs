@@ -482,7 +482,10 @@ impl Loader<'_> {
                 return Err(invalid(format!("{} must be between 128 and 10240", what("memory_mb"))));
             }
             if f.provisioned_concurrency == Some(0) {
-                return Err(invalid(format!("{} must be at least 1 (leave it out for none)", what("provisioned_concurrency"))));
+                return Err(invalid(format!(
+                    "{} must be at least 1 (leave it out for none)",
+                    what("provisioned_concurrency")
+                )));
             }
             functions.push(Function {
                 memory_mb: f.memory_mb,
@@ -598,7 +601,7 @@ impl Loader<'_> {
         let rate = match spec.rate {
             RateSpec::Constant { rps: r } => RateProfile::Constant { rps: rps("rps", r)? },
             RateSpec::Ramp { from_rps, to_rps, start_s, duration_s } => {
-                if !(duration_s > 0.0) {
+                if !duration_s.is_finite() || duration_s <= 0.0 {
                     return Err(invalid(format!("{what}.rate.duration_s must be positive")));
                 }
                 RateProfile::Ramp {
@@ -625,7 +628,7 @@ impl Loader<'_> {
                 duration_s: rps("duration_s", duration_s)?,
             },
             RateSpec::Diurnal { mean_rps, amplitude_rps, period_s, peak_at_s } => {
-                if !(period_s > 0.0) {
+                if !period_s.is_finite() || period_s <= 0.0 {
                     return Err(invalid(format!("{what}.rate.period_s must be positive")));
                 }
                 RateProfile::Diurnal {

@@ -147,7 +147,10 @@ mod tests {
         assert_eq!(q.visible(), 5);
         let mut batch = Vec::new();
         assert_eq!(q.receive(3, None, &mut batch), 3);
-        assert_eq!(batch, vec![Run { sent_at: ms(0), count: 2, receives: 1 }, Run { sent_at: ms(5), count: 1, receives: 1 }]);
+        assert_eq!(
+            batch,
+            vec![Run { sent_at: ms(0), count: 2, receives: 1 }, Run { sent_at: ms(5), count: 1, receives: 1 }]
+        );
         assert_eq!((q.visible(), q.in_flight()), (2, 3));
         assert_eq!(q.oldest_age_nanos(ms(10)), 5_000_000);
     }

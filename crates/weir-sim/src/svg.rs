@@ -69,10 +69,8 @@ pub fn line_chart(title: &str, y_label: &str, lines: &[Line<'_>], limits: &[(Str
         );
         t += step;
     }
-    let _ = writeln!(
-        svg,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>"##
-    );
+    let _ =
+        writeln!(svg, r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>"##);
     let _ = writeln!(
         svg,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">seconds since traffic began</text>"#,
