@@ -45,7 +45,8 @@ pub struct PollerScaling {
     /// the fewest concurrent batches AWS mentions).
     pub backoff_floor: u32,
     /// After a failed or throttled batch, the limit does not grow again for
-    /// this long (weir's choice: 10 s).
+    /// this long (weir's choice: 1 s, so sustained failures hold the limit
+    /// down while an occasional one barely slows scaling).
     pub backoff_pause: Duration,
 }
 
@@ -57,7 +58,7 @@ impl Default for PollerScaling {
             scale_down_per_minute: 300,
             maximum_concurrency: None,
             backoff_floor: 2,
-            backoff_pause: Duration::from_secs(10),
+            backoff_pause: Duration::from_secs(1),
         }
     }
 }
@@ -306,13 +307,28 @@ mod tests {
         scaler.record(at(10), BatchOutcome::Throttled);
         scaler.record(at(10), BatchOutcome::FunctionError);
         assert_eq!(scaler.limit(), 53);
-        assert_eq!(scaler.next_growth(), Some(at(20) + Duration::from_nanos(1)));
-        scaler.observe(at(15), true);
+        assert_eq!(scaler.next_growth(), Some(at(11) + Duration::from_nanos(1)));
+        scaler.observe(Instant::from_millis(10_900), true);
         assert_eq!(scaler.limit(), 53, "no growth during the pause");
-        scaler.observe(at(21), true);
+        scaler.observe(at(12), true);
         assert_eq!(scaler.limit(), 58, "growth resumes after the pause");
-        scaler.record(at(21), BatchOutcome::Success);
+        scaler.record(at(12), BatchOutcome::Success);
         assert_eq!(scaler.limit(), 58);
+    }
+
+    #[test]
+    fn sustained_failures_hold_the_limit_down() {
+        // One failure every 100 ms outweighs growth of 5 a second.
+        let mut scaler = PollerScaler::new(PollerScaling::default(), at(0));
+        scaler.observe(at(0), true);
+        scaler.observe(at(20), true);
+        assert_eq!(scaler.limit(), 105);
+        for tenth in 0..300 {
+            let now = at(20) + Duration::from_millis(100 * tenth);
+            scaler.observe(now, true);
+            scaler.record(now, BatchOutcome::FunctionError);
+        }
+        assert_eq!(scaler.limit(), 2, "down to the backoff floor");
     }
 
     #[test]

@@ -984,7 +984,7 @@ impl<'a> Engine<'a> {
             }
         }
         for (index, q) in self.queues.iter_mut().enumerate() {
-            let age = q.sqs.front_age_nanos(tick);
+            let age = q.sqs.oldest_age_nanos(tick);
             q.peak_age_nanos = q.peak_age_nanos.max(age);
             let columns = &mut self.series.queues[index];
             columns[0].push(q.sqs.visible() as f64);
@@ -1027,7 +1027,11 @@ impl<'a> Engine<'a> {
             };
             let cost = cost::estimate(&usage);
             total_cost.add(&cost);
-            let mean_duration_s = spec.duration.mean_nanos() / 1e9;
+            // Own work plus the downstream calls at the downstream's base latency.
+            let downstream_s = spec.downstream.map_or(0.0, |d| {
+                scenario.downstreams[d].config.base_latency.as_secs_f64() * f64::from(spec.downstream_calls)
+            });
+            let mean_duration_s = spec.duration.mean_nanos() / 1e9 + downstream_s;
             let peak_rate = match &spec.traffic {
                 Some(t) => t.rate.peak(traffic_s) * t.multiplier,
                 None => 0.0,
@@ -1086,7 +1090,7 @@ impl<'a> Engine<'a> {
                     peak_depth: q.peak_depth,
                     final_depth: q.sqs.visible() + q.sqs.in_flight(),
                     peak_oldest_age_s: round3(q.peak_age_nanos as f64 / 1e9),
-                    final_oldest_age_s: round3(q.sqs.front_age_nanos(self.now) as f64 / 1e9),
+                    final_oldest_age_s: round3(q.sqs.oldest_age_nanos(self.now) as f64 / 1e9),
                     peak_poller_concurrency: q.peak_pollers,
                     message_latency_ms: latency(&q.latency_us),
                 }

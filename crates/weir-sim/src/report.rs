@@ -63,7 +63,8 @@ pub struct FunctionReport {
     /// Time-weighted mean over the traffic window.
     pub mean_concurrency: f64,
     /// The first lesson's arithmetic: peak request rate × mean duration
-    /// (for queue-fed functions, the producer's peak rate per batch).
+    /// (own work plus downstream calls at their base latency; for
+    /// queue-fed functions, the producer's peak rate per batch).
     pub arithmetic_concurrency: f64,
     /// Synchronous request latency as the caller sees it: cold start and
     /// any host wait included; throttled requests excluded.

@@ -112,21 +112,23 @@ impl SqsQueue {
         self.in_flight
     }
 
-    /// Age of the oldest visible message (`ApproximateAgeOfOldestMessage`,
-    /// counting the messages waiting to be received).
+    /// `ApproximateAgeOfOldestMessage`: the age of the oldest visible
+    /// message, except that, as AWS documents for queues with a redrive
+    /// policy, messages already received three times or more are skipped
+    /// (the metric points at the oldest message received fewer times).
+    /// Returned messages sit at the front, so this scans only those.
     pub fn oldest_age_nanos(&self, now: Instant) -> u64 {
-        self.visible
-            .iter()
-            .map(|r| r.sent_at)
-            .min_by_key(|t| *t)
-            .map_or(0, |oldest| now.saturating_since(oldest).as_nanos() as u64)
-    }
-
-    /// The front run is almost always the oldest; returned messages go to
-    /// the front, so the front is exact as long as returns are older than
-    /// what waits. This cheaper form is what the engine samples.
-    pub fn front_age_nanos(&self, now: Instant) -> u64 {
-        self.visible.front().map_or(0, |r| now.saturating_since(r.sent_at).as_nanos() as u64)
+        let mut oldest: Option<Instant> = None;
+        for run in &self.visible {
+            if run.receives >= 3 {
+                continue;
+            }
+            oldest = Some(oldest.map_or(run.sent_at, |o| o.min(run.sent_at)));
+            if run.receives == 0 {
+                break; // never received: everything behind it is newer
+            }
+        }
+        oldest.map_or(0, |t| now.saturating_since(t).as_nanos() as u64)
     }
 }
 
@@ -165,7 +167,7 @@ mod tests {
             q.return_batch(&batch);
         }
         q.send(ms(100), 1);
-        assert_eq!(q.front_age_nanos(ms(200)), 200_000_000, "the returned messages are the oldest");
+        assert_eq!(q.oldest_age_nanos(ms(200)), 100_000_000, "messages received three times are not counted");
         // Received three times: the next receive moves them to the DLQ.
         assert_eq!(q.receive(10, Some(3), &mut batch), 1);
         assert_eq!(q.dead_lettered, 2);
