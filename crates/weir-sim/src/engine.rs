@@ -1124,6 +1124,7 @@ impl<'a> Engine<'a> {
                 unreserved_limit: account.unreserved_limit,
                 peak_concurrency: account.peak_concurrent_executions,
                 environments_started,
+                host_wait_expirations: account.host_wait_expirations,
             },
             cost: CostReport {
                 region: cost::PRICES_REGION.to_owned(),

@@ -129,6 +129,9 @@ pub struct AccountReport {
     pub unreserved_limit: u32,
     pub peak_concurrency: u32,
     pub environments_started: u64,
+    /// Admitted requests that waited for a weir host slot longer than
+    /// `max_wait_s` (only with a `[host]` section).
+    pub host_wait_expirations: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -377,3 +377,26 @@ fn example_scenarios_load_and_run() {
         assert_eq!(report.functions.len(), scenario.functions.len());
     }
 }
+
+#[test]
+fn a_full_weir_host_makes_requests_wait_or_refuses_them_without_lambda_throttles() {
+    let report = run(r#"
+        duration_s = 20
+        [host]
+        max_environments = 5
+        max_waiting = 10
+        max_wait_s = 0.15
+        [[functions]]
+        name = "api"
+        duration = { kind = "fixed", ms = 100 }
+        init = { kind = "fixed", ms = 50 }
+        traffic = { arrivals = "uniform", rate = { shape = "constant", rps = 100 } }
+        "#);
+    let api = report.function("api").unwrap();
+    assert_eq!(api.throttles_total, 0, "a full host is not a Lambda throttle");
+    assert_eq!(report.account.environments_started, 5);
+    assert!(api.host_busy > 0, "the wait line overflows");
+    assert!(api.latency_ms.max > 100.0, "admitted requests waited for a slot");
+    assert!(report.account.host_wait_expirations > 0, "some waited longer than max_wait_s");
+    assert_eq!(api.invocations + api.host_busy + report.account.host_wait_expirations, api.requests);
+}
