@@ -1162,6 +1162,9 @@ impl SeriesBuilder {
             columns.push(Column { name: format!("{}.connections", scenario.downstreams[index].name), values });
         }
         let mut limits = vec![("account limit".to_owned(), f64::from(account.concurrency_limit))];
+        if account.unreserved_limit != account.concurrency_limit {
+            limits.push(("unreserved pool".to_owned(), f64::from(account.unreserved_limit)));
+        }
         for f in &scenario.functions {
             if let Some(r) = f.reserved_concurrency {
                 limits.push((format!("{} reserved", f.name), f64::from(r)));
