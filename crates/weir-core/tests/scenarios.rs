@@ -467,6 +467,31 @@ fn updating_code_retires_old_environments() {
 }
 
 #[test]
+fn headroom_says_how_many_more_would_be_admitted() {
+    let config = ControllerConfig {
+        account: AccountLimits { concurrency_limit: 20, minimum_unreserved: 5 },
+        ..ControllerConfig::default()
+    };
+    let mut h = Harness::new(config);
+    let reserved = h.function("reserved", behaviour(Duration::from_secs(5)));
+    let open = h.function("open", behaviour(Duration::from_secs(5)));
+    h.config(ConfigChange::PutReservedConcurrency { function: reserved, reserved: 3 }).unwrap();
+    assert_eq!(h.core.headroom(reserved, Version::Latest), 3);
+    assert_eq!(h.core.headroom(open, Version::Latest), 17);
+    h.invoke(reserved);
+    h.invoke(open);
+    assert_eq!(h.core.headroom(reserved, Version::Latest), 2);
+    assert_eq!(h.core.headroom(open, Version::Latest), 16);
+    for _ in 0..2 {
+        h.invoke(reserved);
+    }
+    assert_eq!(h.core.headroom(reserved, Version::Latest), 0);
+    assert!(matches!(h.invoke(reserved), Admission::Throttled(_)), "headroom 0 means a throttle");
+    h.config(ConfigChange::PutReservedConcurrency { function: reserved, reserved: 0 }).unwrap();
+    assert_eq!(h.core.headroom(reserved, Version::Latest), 0);
+}
+
+#[test]
 fn waiting_callers_are_told_when_capacity_frees() {
     let mut h = Harness::new(ControllerConfig::default());
     let f = h.function("f", behaviour(Duration::from_secs(1)));

@@ -40,8 +40,13 @@ pub const MAX_ASYNC_PAYLOAD: usize = 1024 * 1024;
 pub fn queue_name(function: &str) -> String {
     format!("__async/{function}")
 }
-/// Events a dispatcher claims at once.
+/// Events a dispatcher claims at once, at most.
 const BATCH: u32 = 16;
+/// How long a claimed event stays invisible without a heartbeat; a crashed
+/// node's events reappear after this.
+const LEASE: Duration = Duration::from_secs(10);
+/// How often a running event's lease is renewed.
+const HEARTBEAT: Duration = Duration::from_secs(4);
 
 /// What is stored beside each event's payload.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,22 +185,30 @@ pub async fn accept(
     Ok(response)
 }
 
-/// One function's dispatcher: claims due events and starts them while the
-/// core admits them; pauses when throttled; sleeps until the next event is
-/// due or a new one arrives. Ends when the function's queue is deleted.
-async fn dispatch_loop(node: Weak<Node>, function: String, queue: QueueId) {
-    let Some(strong) = node.upgrade() else { return };
-    let mut watch = strong.control.store.watch(queue);
-    drop(strong);
+/// One function's dispatcher: waits until the core would admit an
+/// invocation, claims at most that many due events, and starts them; sleeps
+/// until the next event is due or a new one arrives. Claiming only what can
+/// run keeps throttles (and their backoff) for real races, as Lambda's
+/// poller slows its reads when a function is at its limit. Ends when the
+/// function's queue is deleted.
+async fn dispatch_loop(weak: Weak<Node>, function: String, queue: QueueId) {
+    let Some(node) = weak.upgrade() else { return };
+    let mut watch = node.control.store.watch(queue);
+    drop(node);
     loop {
-        let Some(node) = node.upgrade() else { return };
-        watch.mark_seen();
+        let Some(node) = weak.upgrade() else { return };
         let Some(entry) = node.control.registry.get(&function) else { return };
-        let timeout = Duration::from_secs(u64::from(entry.record.latest.timeout_s));
-        let lease = timeout + node.config.core.host.max_wait + Duration::from_secs(60);
+        let engine = node.engine.clone();
+        drop(node);
+        let headroom = engine.wait_for_headroom(entry.id, Version::Latest, Duration::from_secs(1)).await;
+        let Some(node) = weak.upgrade() else { return };
+        watch.mark_seen();
         let now = node.clock.epoch_ms();
-        let options =
-            ReceiveOptions { max_messages: BATCH, visibility_timeout_ms: lease.as_millis() as u64, redrive: None };
+        let options = ReceiveOptions {
+            max_messages: headroom.min(BATCH),
+            visibility_timeout_ms: LEASE.as_millis() as u64,
+            redrive: None,
+        };
         let batch = match node.control.store.receive(queue, now, options).await {
             Ok(batch) => batch,
             Err(QueueError::QueueDoesNotExist(_)) => return,
@@ -219,19 +232,18 @@ async fn dispatch_loop(node: Weak<Node>, function: String, queue: QueueId) {
         while let Some(event) = events.next() {
             if let Paused { wait } = start_event(&node, &entry, queue, event) {
                 // Hand the rest back untouched and wait for capacity.
-                let release: Vec<VisibilityChange> = events
-                    .map(|e| VisibilityChange { receipt_handle: e.receipt_handle, visibility_timeout_ms: 0 })
-                    .collect();
+                let release: Vec<VisibilityChange> =
+                    events.map(|e| VisibilityChange { receipt_handle: e.receipt_handle, visibility_timeout_ms: 0 }).collect();
                 if !release.is_empty() {
                     let _ = node.control.store.change_visibility(queue, release, node.clock.epoch_ms()).await;
                 }
-                let engine = node.engine.clone();
                 let clock = node.clock.clone();
                 let id = entry.id;
                 drop(node);
                 tokio::select! {
                     _ = engine.capacity_available(id) => {}
                     _ = clock.sleep(wait) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
                 break;
             }
@@ -329,9 +341,7 @@ struct EventJob {
 
 impl EventJob {
     async fn finish(self, version: Version, answer: tokio::sync::oneshot::Receiver<Completion>) {
-        let completion = answer
-            .await
-            .unwrap_or(Completion::Failed { failure: InvocationFailure::EnvironmentLost, init_failure: None });
+        let completion = self.heartbeat_until(answer).await;
         let (attempt, ran) = match completion {
             Completion::Finished(result) => match result.outcome {
                 Outcome::Response(body) => {
@@ -380,6 +390,25 @@ impl EventJob {
             }
         };
         self.settle(attempt, Some(ran)).await
+    }
+
+    /// Renews the event's lease while its invocation runs, so a live node
+    /// keeps it and a crashed node's events reappear within one lease.
+    async fn heartbeat_until(&self, answer: tokio::sync::oneshot::Receiver<Completion>) -> Completion {
+        tokio::pin!(answer);
+        let mut beat = tokio::time::interval(HEARTBEAT);
+        beat.tick().await;
+        loop {
+            tokio::select! {
+                completion = &mut answer => {
+                    return completion.unwrap_or(Completion::Failed { failure: InvocationFailure::EnvironmentLost, init_failure: None });
+                }
+                _ = beat.tick() => {
+                    let change = VisibilityChange { receipt_handle: self.event.receipt_handle.clone(), visibility_timeout_ms: LEASE.as_millis() as u64 };
+                    let _ = self.node.control.store.change_visibility(self.queue, vec![change], self.node.clock.epoch_ms()).await;
+                }
+            }
+        }
     }
 
     /// Applies the retry rules to an attempt's outcome.

@@ -193,6 +193,34 @@ impl Engine {
         notify.notified().await;
     }
 
+    /// Waits until the core would admit at least one invocation of
+    /// `function` at `version` and returns how many (see
+    /// [`Controller::headroom`]). The check and the registration for a
+    /// wake-up happen under one lock, so no freed slot goes unnoticed;
+    /// `recheck` bounds the wait for limits the headroom does not see.
+    pub async fn wait_for_headroom(&self, function: FunctionId, version: Version, recheck: Duration) -> u32 {
+        loop {
+            let notify = {
+                let mut state = self.lock();
+                let headroom = state.core.headroom(function, version);
+                if headroom > 0 {
+                    return headroom;
+                }
+                state.core.watch_capacity(function);
+                state.capacity.entry(function).or_insert_with(|| Arc::new(Notify::new())).clone()
+            };
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // A wake-up between releasing the lock and enabling is caught by
+            // re-reading the headroom right away.
+            if self.read(|core| core.headroom(function, version)) > 0 {
+                continue;
+            }
+            let _ = tokio::time::timeout(recheck, notified).await;
+        }
+    }
+
     /// Fires every deadline due now (the timer task and the manual clock call it).
     pub fn tick(&self) {
         self.with_core(|core, now| core.handle_timeout(now));

@@ -136,6 +136,26 @@ impl Controller {
         }
     }
 
+    /// How many invocations of `function` at `version` would be admitted
+    /// right now by Lambda's concurrency limits: idle provisioned
+    /// environments plus on-demand headroom (its reservation, or the
+    /// unreserved pool). The scaling rate and the host are not counted, so
+    /// an admission may still be refused; 0 means one certainly would be.
+    /// Pollers use it to claim only as much work as can run.
+    pub fn headroom(&self, function: FunctionId, version: Version) -> u32 {
+        let Some(f) = self.live_function(function) else { return 0 };
+        let Some(pool) = f.pool_index(version).map(|i| &f.pools[i]) else { return 0 };
+        if f.reserved == Some(0) {
+            return 0;
+        }
+        let provisioned_idle = pool.provisioned_available.len() as u32;
+        let on_demand = match f.on_demand_reserved_cap() {
+            Some(cap) => cap.saturating_sub(f.busy_on_demand),
+            None => self.unreserved_limit().saturating_sub(self.unreserved_busy),
+        };
+        provisioned_idle + on_demand
+    }
+
     // ---- lookups -------------------------------------------------------
 
     pub fn function_id(&self, name: &str) -> Option<FunctionId> {

@@ -80,3 +80,29 @@ pub async fn logs(State(node): State<Arc<Node>>, Path(function): Path<String>, q
     });
     (StatusCode::OK, Body::from_stream(futures_util::StreamExt::chain(head, tail))).into_response()
 }
+
+/// `GET /_weir/async/{function}`: the function's pending asynchronous
+/// events (waiting, running, scheduled for a retry) and its counters.
+pub async fn async_status(State(node): State<Arc<Node>>, Path(function): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    use weir_store::QueueStore;
+    if node.control.registry.get(&function).is_none() {
+        return Err(ApiError(AwsError::not_found(format!("Function not found: {}", node.ctx.function_arn(&function)))));
+    }
+    let store = &node.control.store;
+    let queue = store.get_queue(&crate::async_invoke::queue_name(&function)).await.map_err(|e| ApiError(AwsError::service(e.to_string())))?;
+    let stats = match queue {
+        Some(q) => store.stats(q.id, node.clock.epoch_ms()).await.map_err(|e| ApiError(AwsError::service(e.to_string())))?,
+        None => weir_store::QueueStats::default(),
+    };
+    let counters = node.metrics.asynchronous(&function);
+    use crate::metrics::AsyncCounters as C;
+    Ok(Json(serde_json::json!({
+        "waiting": stats.visible,
+        "running": stats.in_flight,
+        "scheduled": stats.delayed,
+        "received": C::get(&counters.events_received),
+        "dropped": C::get(&counters.events_dropped),
+        "dead_letter_errors": C::get(&counters.dead_letter_errors),
+        "destination_delivery_failures": C::get(&counters.destination_delivery_failures),
+    })))
+}

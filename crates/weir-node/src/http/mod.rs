@@ -58,6 +58,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/_weir/clock", get(admin::clock))
         .route("/_weir/clock/advance", post(admin::advance_clock))
         .route("/_weir/logs/{function}", get(admin::logs))
+        .route("/_weir/async/{function}", get(admin::async_status))
         .route("/2015-03-31/functions", post(functions::create).get(functions::list))
         .route("/2015-03-31/functions/", post(functions::create).get(functions::list))
         .route("/2015-03-31/functions/{name}", get(functions::get).delete(functions::delete))

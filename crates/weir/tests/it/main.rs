@@ -4,7 +4,9 @@
 
 mod support;
 
+mod asynchronous;
 mod boto3;
 mod concurrency;
+mod crash;
 mod faults;
 mod functions;

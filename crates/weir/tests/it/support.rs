@@ -101,6 +101,29 @@ impl Weir {
         Response { status, headers, body }
     }
 
+    /// Like [`Weir::call`], but `None` when the server cannot be reached.
+    pub async fn try_call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Option<Response> {
+        let mut request = Request::builder().method(method).uri(format!("{}{path}", self.endpoint));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self.client.request(request.body(Full::new(body.into())).unwrap()).await.ok()?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        let body = response.into_body().collect().await.ok()?.to_bytes();
+        Some(Response { status, headers, body })
+    }
+
+    /// SIGKILLs the server: no shutdown of any kind.
+    pub fn sigkill(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill weir");
+    }
+
     pub async fn json(&self, method: &str, path: &str, body: Value) -> Response {
         self.call(method, path, &[("content-type", "application/json")], body.to_string()).await
     }

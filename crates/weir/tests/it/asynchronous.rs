@@ -1,0 +1,261 @@
+//! Asynchronous invocation: durable acceptance, Lambda's retry rules on the
+//! manual clock, destinations and the emergency brake.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Appends every event it gets (with its request id) to `RECORD_FILE`, then
+/// fails if the event asks for it.
+const RECORDER: &str = r#"
+import json, os, time
+
+def handler(event, context):
+    with open(os.environ["RECORD_FILE"], "a") as f:
+        f.write(json.dumps({"request_id": context.aws_request_id, "event": event, "at": time.time()}) + "\n")
+    if isinstance(event, dict) and event.get("fail"):
+        raise RuntimeError("failing on purpose")
+    if isinstance(event, dict) and "sleep" in event:
+        time.sleep(event["sleep"])
+    return {"handled": event}
+"#;
+
+async fn recorder(weir: &Weir, name: &str, file: &Path) {
+    let mut spec = python_function(name, RECORDER);
+    spec["Environment"] = json!({"Variables": {"RECORD_FILE": file.to_str().unwrap()}});
+    weir.create_function(spec).await;
+}
+
+fn records(file: &Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn wait_for_records(file: &Path, count: usize) -> Vec<Value> {
+    let ok = eventually(Duration::from_secs(30), async || records(file).len() >= count).await;
+    let found = records(file);
+    assert!(ok, "expected {count} records in {}, found {}: {found:?}", file.display(), found.len());
+    found
+}
+
+async fn event(weir: &Weir, function: &str, payload: Value) -> Response {
+    let r = weir
+        .call("POST", &format!("/2015-03-31/functions/{function}/invocations"), &[("x-amz-invocation-type", "Event")], payload.to_string())
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    r
+}
+
+/// Waits until the function's event is scheduled for a retry.
+async fn until_scheduled(weir: &Weir, function: &str, count: u64) {
+    let ok = eventually(Duration::from_secs(20), async || {
+        weir.call("GET", &format!("/_weir/async/{function}"), &[], "").await.json()["scheduled"] == count
+    })
+    .await;
+    assert!(ok, "{function} has {count} event(s) scheduled for a retry");
+}
+
+async fn advance(weir: &Weir, seconds: u64) {
+    let r = weir.json("POST", "/_weir/clock/advance", json!({"seconds": seconds})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+struct Files {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Files {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        Files { _dir: dir, root }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+#[tokio::test]
+async fn an_event_is_accepted_with_202_and_runs_with_its_request_id() {
+    let files = Files::new();
+    let weir = Weir::start(&[]);
+    recorder(&weir, "worker", &files.path("worker.jsonl")).await;
+    let accepted = event(&weir, "worker", json!({"order": 7})).await;
+    let request_id = accepted.header("x-amzn-requestid").unwrap().to_string();
+    let seen = wait_for_records(&files.path("worker.jsonl"), 1).await;
+    assert_eq!(seen[0]["event"], json!({"order": 7}));
+    assert_eq!(seen[0]["request_id"], request_id.as_str());
+
+    let too_big = weir
+        .call("POST", "/2015-03-31/functions/worker/invocations", &[("x-amz-invocation-type", "Event")], format!("\"{}\"", "x".repeat(1024 * 1024)))
+        .await;
+    assert_eq!(too_big.status, 413);
+    assert_eq!(too_big.header("x-amzn-errortype"), Some("RequestTooLargeException"));
+}
+
+#[tokio::test]
+async fn function_errors_are_retried_twice_after_one_then_two_minutes_then_go_to_on_failure() {
+    let files = Files::new();
+    let weir = Weir::start(&["--clock", "manual"]);
+    recorder(&weir, "flaky", &files.path("flaky.jsonl")).await;
+    recorder(&weir, "failures", &files.path("failures.jsonl")).await;
+    let config = weir
+        .json(
+            "PUT",
+            "/2019-09-25/functions/flaky/event-invoke-config",
+            json!({"MaximumRetryAttempts": 2, "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:lambda:us-east-1:000000000000:function:failures"}}}),
+        )
+        .await;
+    assert_eq!(config.status, 200, "{}", config.text());
+    assert_eq!(config.json()["FunctionArn"], "arn:aws:lambda:us-east-1:000000000000:function:flaky:$LATEST");
+
+    let accepted = event(&weir, "flaky", json!({"fail": true, "id": 1})).await;
+    let request_id = accepted.header("x-amzn-requestid").unwrap().to_string();
+    wait_for_records(&files.path("flaky.jsonl"), 1).await;
+    until_scheduled(&weir, "flaky", 1).await;
+
+    // No retry before one minute has passed on the platform clock.
+    advance(&weir, 59).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(records(&files.path("flaky.jsonl")).len(), 1);
+    advance(&weir, 1).await;
+    wait_for_records(&files.path("flaky.jsonl"), 2).await;
+    until_scheduled(&weir, "flaky", 1).await;
+
+    // The second retry waits two minutes.
+    advance(&weir, 119).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(records(&files.path("flaky.jsonl")).len(), 2);
+    advance(&weir, 1).await;
+    let attempts = wait_for_records(&files.path("flaky.jsonl"), 3).await;
+    assert!(attempts.iter().all(|a| a["request_id"] == request_id.as_str()), "retries keep the request id");
+
+    // Retries exhausted: the on-failure destination gets Lambda's record.
+    let failure = wait_for_records(&files.path("failures.jsonl"), 1).await;
+    let record = &failure[0]["event"];
+    assert_eq!(record["version"], "1.0");
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
+    assert_eq!(record["requestContext"]["requestId"], request_id.as_str());
+    assert_eq!(record["requestContext"]["functionArn"], "arn:aws:lambda:us-east-1:000000000000:function:flaky:$LATEST");
+    assert_eq!(record["requestPayload"], json!({"fail": true, "id": 1}));
+    assert_eq!(record["responseContext"]["functionError"], "Unhandled");
+    assert_eq!(record["responseContext"]["statusCode"], 200);
+    assert_eq!(record["responsePayload"]["errorMessage"], "failing on purpose");
+    advance(&weir, 600).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(records(&files.path("flaky.jsonl")).len(), 3, "no fourth attempt");
+}
+
+#[tokio::test]
+async fn a_success_goes_to_the_on_success_destination() {
+    let files = Files::new();
+    let weir = Weir::start(&[]);
+    recorder(&weir, "ok", &files.path("ok.jsonl")).await;
+    recorder(&weir, "successes", &files.path("successes.jsonl")).await;
+    weir.json(
+        "PUT",
+        "/2019-09-25/functions/ok/event-invoke-config",
+        json!({"DestinationConfig": {"OnSuccess": {"Destination": "arn:aws:lambda:us-east-1:000000000000:function:successes"}}}),
+    )
+    .await;
+    event(&weir, "ok", json!({"n": 1})).await;
+    let got = wait_for_records(&files.path("successes.jsonl"), 1).await;
+    let record = &got[0]["event"];
+    assert_eq!(record["requestContext"]["condition"], "Success");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 1);
+    assert_eq!(record["responsePayload"], json!({"handled": {"n": 1}}));
+    assert!(record["responseContext"].get("functionError").is_none());
+}
+
+#[tokio::test]
+async fn reserved_zero_sends_events_to_on_failure_without_invoking() {
+    let files = Files::new();
+    let weir = Weir::start(&[]);
+    recorder(&weir, "braked", &files.path("braked.jsonl")).await;
+    recorder(&weir, "failures", &files.path("failures.jsonl")).await;
+    weir.json(
+        "PUT",
+        "/2019-09-25/functions/braked/event-invoke-config",
+        json!({"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:lambda:us-east-1:000000000000:function:failures"}}}),
+    )
+    .await;
+    weir.put_reserved("braked", 0).await;
+    for i in 0..3 {
+        event(&weir, "braked", json!({"i": i})).await;
+    }
+    let failed = wait_for_records(&files.path("failures.jsonl"), 3).await;
+    for f in &failed {
+        assert_eq!(f["event"]["requestContext"]["condition"], "ZeroReservedConcurrency");
+        assert_eq!(f["event"]["requestContext"]["approximateInvokeCount"], 0);
+        assert!(f["event"].get("responseContext").is_none());
+    }
+    assert!(records(&files.path("braked.jsonl")).is_empty(), "the function never ran");
+}
+
+#[tokio::test]
+async fn throttled_events_wait_and_are_dropped_once_older_than_their_maximum_age() {
+    let files = Files::new();
+    let weir = Weir::start(&["--clock", "manual"]);
+    recorder(&weir, "narrow", &files.path("narrow.jsonl")).await;
+    recorder(&weir, "failures", &files.path("failures.jsonl")).await;
+    weir.json(
+        "PUT",
+        "/2019-09-25/functions/narrow/event-invoke-config",
+        json!({"MaximumEventAgeInSeconds": 60, "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:lambda:us-east-1:000000000000:function:failures"}}}),
+    )
+    .await;
+    weir.put_reserved("narrow", 1).await;
+    // A synchronous call holds the only slot (the manual clock never times it out).
+    let holder = tokio::spawn({
+        let endpoint = weir.endpoint.clone();
+        async move {
+            let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+            let request = hyper::Request::post(format!("{endpoint}/2015-03-31/functions/narrow/invocations"))
+                .body(http_body_util::Full::new(bytes::Bytes::from(r#"{"sleep": 10}"#)))
+                .unwrap();
+            client.request(request).await.unwrap().status()
+        }
+    });
+    wait_for_records(&files.path("narrow.jsonl"), 1).await;
+    event(&weir, "narrow", json!({"late": true})).await;
+    // Throttled: the event waits (backing off) instead of being dropped.
+    until_scheduled(&weir, "narrow", 1).await;
+    assert!(records(&files.path("failures.jsonl")).is_empty());
+    // Older than 60 s: given up with EventAgeExceeded.
+    advance(&weir, 30).await;
+    advance(&weir, 31).await;
+    let failed = wait_for_records(&files.path("failures.jsonl"), 1).await;
+    assert_eq!(failed[0]["event"]["requestContext"]["condition"], "EventAgeExceeded");
+    assert_eq!(failed[0]["event"]["requestPayload"], json!({"late": true}));
+    assert_eq!(holder.await.unwrap(), 200);
+    assert_eq!(records(&files.path("narrow.jsonl")).len(), 1, "the throttled event never ran");
+}
+
+#[tokio::test]
+async fn event_invoke_config_follows_the_lambda_api() {
+    let weir = Weir::start(&[]);
+    weir.create_function(python_function("f", RECORDER)).await;
+    let missing = weir.call("GET", "/2019-09-25/functions/f/event-invoke-config", &[], "").await;
+    assert_eq!(missing.status, 404);
+    let bad = weir.json("PUT", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumRetryAttempts": 3})).await;
+    assert_eq!(bad.status, 400);
+    let bad_age = weir.json("PUT", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumEventAgeInSeconds": 59})).await;
+    assert_eq!(bad_age.status, 400);
+    let put = weir.json("PUT", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 120})).await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let updated = weir.json("POST", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumRetryAttempts": 0})).await;
+    assert_eq!(updated.json()["MaximumRetryAttempts"], 0);
+    assert_eq!(updated.json()["MaximumEventAgeInSeconds"], 120, "update keeps what it does not change");
+    let list = weir.call("GET", "/2019-09-25/functions/f/event-invoke-config/list", &[], "").await.json();
+    assert_eq!(list["FunctionEventInvokeConfigs"].as_array().unwrap().len(), 1);
+    assert_eq!(weir.call("DELETE", "/2019-09-25/functions/f/event-invoke-config", &[], "").await.status, 204);
+    assert_eq!(weir.call("GET", "/2019-09-25/functions/f/event-invoke-config", &[], "").await.status, 404);
+}
