@@ -199,9 +199,27 @@ async fn dispatch_loop(weak: Weak<Node>, function: String, queue: QueueId) {
         let Some(node) = weak.upgrade() else { return };
         let Some(entry) = node.control.registry.get(&function) else { return };
         let engine = node.engine.clone();
-        drop(node);
-        let headroom = engine.wait_for_headroom(entry.id, Version::Latest, Duration::from_secs(1)).await;
-        let Some(node) = weak.upgrade() else { return };
+        let braked = engine.read(|core| core.reserved_concurrency(entry.id)) == Some(0);
+        let headroom = if braked {
+            // Reserved concurrency 0: every event fails at once, no need to wait.
+            BATCH
+        } else {
+            match engine.read(|core| core.headroom(entry.id, Version::Latest)) {
+                0 => {
+                    // At the limit: events wait in the queue, but none may
+                    // outlive its maximum age.
+                    expire_old_events(&node, &entry, queue).await;
+                    let clock = node.clock.clone();
+                    drop(node);
+                    tokio::select! {
+                        _ = engine.wait_for_headroom(entry.id, Version::Latest, Duration::from_secs(1)) => {}
+                        _ = clock.sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
+                headroom => headroom,
+            }
+        };
         watch.mark_seen();
         let now = node.clock.epoch_ms();
         let options = ReceiveOptions {
@@ -248,6 +266,28 @@ async fn dispatch_loop(weak: Weak<Node>, function: String, queue: QueueId) {
                 break;
             }
         }
+    }
+}
+
+/// While a function is at its limit, gives up the oldest events that have
+/// outlived their maximum age (the queue returns the oldest first).
+async fn expire_old_events(node: &Arc<Node>, entry: &Arc<FunctionEntry>, queue: QueueId) {
+    let store = &node.control.store;
+    loop {
+        let now = node.clock.epoch_ms();
+        let options = ReceiveOptions { max_messages: 1, visibility_timeout_ms: LEASE.as_millis() as u64, redrive: None };
+        let Ok(mut batch) = store.receive(queue, now, options).await else { return };
+        let Some(event) = batch.pop() else { return };
+        let state: EventState = serde_json::from_slice(&event.message.attributes).unwrap_or_default();
+        let policy = entry.record.event_invoke_for(state.qualifier.as_deref()).policy();
+        let age = Duration::from_millis(now.saturating_sub(event.message.sent_at_ms));
+        if !async_retry::too_old(&policy, age) {
+            let release = VisibilityChange { receipt_handle: event.receipt_handle, visibility_timeout_ms: 0 };
+            let _ = store.change_visibility(queue, vec![release], now).await;
+            return;
+        }
+        let job = EventJob { node: node.clone(), entry: entry.clone(), queue, event, state };
+        job.give_up(FailureCondition::EventAgeExceeded, None).await;
     }
 }
 

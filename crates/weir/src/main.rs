@@ -1,6 +1,7 @@
 //! The `weir` command: thin wiring over the library crates.
 //!
-//! `serve` runs a node; `invoke` and `logs` talk to a running one over HTTP.
+//! `serve` runs a node; `invoke` and `logs` talk to a running one over HTTP;
+//! `simulate` runs a scenario through the core on a virtual clock.
 
 mod client;
 mod serve;
@@ -22,16 +23,23 @@ enum Command {
     Invoke(client::InvokeArgs),
     /// Show a function's logs (START/END/REPORT lines included).
     Logs(client::LogsArgs),
+    /// Run a scenario through the concurrency core on a virtual clock.
+    Simulate(weir_sim::cli::SimulateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Simulate(args) = &cli.command {
+        // CPU-bound and single-threaded: no async runtime needed.
+        return weir_sim::cli::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Invoke(args) => client::invoke(args).await,
             Command::Logs(args) => client::logs(args).await,
+            Command::Simulate(_) => unreachable!("handled above"),
         }
     })
 }

@@ -201,7 +201,7 @@ async fn reserved_zero_sends_events_to_on_failure_without_invoking() {
 }
 
 #[tokio::test]
-async fn throttled_events_wait_and_are_dropped_once_older_than_their_maximum_age() {
+async fn events_at_the_limit_wait_and_are_dropped_once_older_than_their_maximum_age() {
     let files = Files::new();
     let weir = Weir::start(&["--clock", "manual"]);
     recorder(&weir, "narrow", &files.path("narrow.jsonl")).await;
@@ -226,8 +226,10 @@ async fn throttled_events_wait_and_are_dropped_once_older_than_their_maximum_age
     });
     wait_for_records(&files.path("narrow.jsonl"), 1).await;
     event(&weir, "narrow", json!({"late": true})).await;
-    // Throttled: the event waits (backing off) instead of being dropped.
-    until_scheduled(&weir, "narrow", 1).await;
+    // At the limit: the event waits in the queue instead of being dropped.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = weir.call("GET", "/_weir/async/narrow", &[], "").await.json();
+    assert_eq!((status["waiting"].as_u64(), status["dropped"].as_u64()), (Some(1), Some(0)), "{status}");
     assert!(records(&files.path("failures.jsonl")).is_empty());
     // Older than 60 s: given up with EventAgeExceeded.
     advance(&weir, 30).await;
