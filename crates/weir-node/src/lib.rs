@@ -19,6 +19,7 @@ pub mod config;
 pub mod control;
 pub mod destinations;
 pub mod engine;
+pub mod esm;
 pub mod event_invoke;
 pub mod http;
 pub mod logs;
@@ -54,6 +55,7 @@ pub struct Node {
     pub metrics: metrics::Metrics,
     pub async_invoker: async_invoke::AsyncInvoker,
     pub sqs: sqs::SqsService,
+    pub mappings: esm::Mappings,
 }
 
 /// Builds environment specs from the registry.
@@ -182,8 +184,10 @@ pub async fn start(config: NodeConfig) -> Result<Running, StartError> {
         metrics: metrics::Metrics::default(),
         async_invoker: async_invoke::AsyncInvoker::default(),
         sqs: sqs::SqsService::default(),
+        mappings: esm::Mappings::default(),
     });
     async_invoke::AsyncInvoker::start(&node).await;
+    esm::Mappings::start(&node).await;
 
     let app = http::router(node.clone());
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();

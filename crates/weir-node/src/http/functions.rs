@@ -114,6 +114,7 @@ pub async fn delete(State(node): State<Arc<Node>>, Path(name): Path<String>, que
     node.control.delete_function(&f.name, f.qualifier.as_deref()).await?;
     if f.qualifier.is_none() {
         node.async_invoker.function_deleted(&node, &f.name).await;
+        node.mappings.function_deleted(&node, &f.name).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

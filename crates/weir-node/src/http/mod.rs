@@ -6,6 +6,7 @@
 
 mod admin;
 mod functions;
+mod mappings;
 pub mod invoke;
 
 use std::collections::HashMap;
@@ -91,6 +92,12 @@ pub fn router(node: Arc<Node>) -> Router {
                 .delete(functions::delete_event_invoke),
         )
         .route("/2019-09-25/functions/{name}/event-invoke-config/list", get(functions::list_event_invoke))
+        .route("/2015-03-31/event-source-mappings", post(mappings::create).get(mappings::list))
+        .route("/2015-03-31/event-source-mappings/", post(mappings::create).get(mappings::list))
+        .route(
+            "/2015-03-31/event-source-mappings/{uuid}",
+            get(mappings::get).put(mappings::update).delete(mappings::delete),
+        )
         .route("/2016-08-19/account-settings", get(functions::account_settings))
         .route("/2016-08-19/account-settings/", get(functions::account_settings))
         .fallback(unknown_operation)

@@ -1,0 +1,313 @@
+//! The poller of one SQS event source mapping: Lambda's SQS-to-function
+//! path.
+//!
+//! It runs up to `PollerScaler::limit` batches at once (5 at first, growing
+//! while messages wait, shrinking when the queue is idle, backing off on
+//! failures and throttles), and before claiming messages it asks the core
+//! whether the function could run them at all, so reserved concurrency and
+//! account limits hold without churning the queue. Batches follow the
+//! core's `Batching` rules (batch size, batching window). A throttled or
+//! failed batch is left in flight and reappears after the queue's
+//! visibility timeout (redrive to the dead-letter queue happens in the
+//! store's receive); with `ReportBatchItemFailures` only the listed
+//! messages stay.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, watch};
+use weir_core::{BatchDecision, BatchOutcome, Batching, PollerScaler, PollerScaling, Version};
+use weir_sandbox::Outcome;
+use weir_store::{DeleteOutcome, QueueStore, QueueWatch, ReceiveOptions, ReceivedMessage};
+
+use super::event::{BatchResponse, parse_batch_response, sqs_event, sqs_record};
+use super::{MappingCounters, MappingRecord};
+use crate::Node;
+use crate::engine::Completion;
+use crate::registry::FunctionEntry;
+use crate::sqs::QueueMeta;
+
+/// How long the poller waits before looking again at a missing queue or
+/// function.
+const RETRY: Duration = Duration::from_secs(1);
+
+struct Shared {
+    record: MappingRecord,
+    scaler: Mutex<PollerScaler>,
+    counters: Arc<MappingCounters>,
+    batch_done: Notify,
+}
+
+pub async fn run(node: Weak<Node>, record: MappingRecord, mut stopped: watch::Receiver<bool>, counters: Arc<MappingCounters>) {
+    let Some(start) = node.upgrade().map(|n| n.clock.now()) else { return };
+    let scaling = PollerScaling::with_maximum_concurrency(record.maximum_concurrency).unwrap_or_default();
+    let batching = Batching::sqs(record.batch_size, Duration::from_secs(u64::from(record.maximum_batching_window_s)))
+        .unwrap_or_default();
+    let shared = Arc::new(Shared {
+        record,
+        scaler: Mutex::new(PollerScaler::new(scaling, start)),
+        counters,
+        batch_done: Notify::new(),
+    });
+    let mut queue_watch: Option<(weir_store::QueueId, QueueWatch)> = None;
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let Some(strong) = node.upgrade() else { return };
+        let Some((queue, entry, version)) = target(&strong, &shared.record).await else {
+            drop(strong);
+            if wait_or_stop(&mut stopped, tokio::time::sleep(RETRY)).await {
+                return;
+            }
+            continue;
+        };
+        let watch = match &mut queue_watch {
+            Some((id, watch)) if *id == queue.id => watch,
+            slot => &mut slot.insert((queue.id, strong.control.store.watch(queue.id))).1,
+        };
+
+        // Room for another batch under the mapping's concurrency?
+        let now = strong.clock.now();
+        let limit = shared.scaler.lock().expect("scaler").limit_at(now);
+        shared.counters.concurrency_limit.store(u64::from(limit), Ordering::Relaxed);
+        let in_flight = shared.counters.in_flight.load(Ordering::Acquire);
+        if in_flight >= u64::from(limit) {
+            let growth = shared.scaler.lock().expect("scaler").next_growth();
+            let clock = strong.clock.clone();
+            drop(strong);
+            let done = shared.batch_done.notified();
+            let grow = async move {
+                match growth {
+                    Some(at) => clock.sleep(at.saturating_since(clock.now())).await,
+                    None => std::future::pending().await,
+                }
+            };
+            if wait_or_stop(&mut stopped, async {
+                tokio::select! { _ = done => {}, _ = grow => {} }
+            })
+            .await
+            {
+                return;
+            }
+            continue;
+        }
+
+        // Would the function run a batch at all? Ask before claiming messages.
+        if strong.engine.read(|core| core.headroom(entry.id, version)) == 0 {
+            let engine = strong.engine.clone();
+            drop(strong);
+            if wait_or_stop(&mut stopped, engine.wait_for_headroom(entry.id, version, RETRY)).await {
+                return;
+            }
+            continue;
+        }
+
+        watch.mark_seen();
+        let batch = gather(&strong, &queue, &entry, version, &batching, watch, &mut stopped).await;
+        let Some(batch) = batch else { return };
+        let now = strong.clock.now();
+        if batch.is_empty() {
+            shared.scaler.lock().expect("scaler").observe(now, false);
+            let next = strong.control.store.next_visible_at(queue.id).await.ok().flatten();
+            let clock = strong.clock.clone();
+            drop(strong);
+            let due = async move {
+                match next {
+                    Some(at) => clock.sleep_until_epoch_ms(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            if wait_or_stop(&mut stopped, async {
+                tokio::select! { _ = watch.changed() => {}, _ = due => {} }
+            })
+            .await
+            {
+                return;
+            }
+            continue;
+        }
+        shared.scaler.lock().expect("scaler").observe(now, true);
+        let received = batch.len() as u64;
+        shared.counters.polled.fetch_add(received, Ordering::Relaxed);
+        strong.sqs.counters(&queue.name).received.fetch_add(received, Ordering::Relaxed);
+        shared.counters.in_flight.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(process(strong.clone(), shared.clone(), queue, entry, version, batch));
+    }
+}
+
+/// Resolves the mapping's queue, function and version (None while missing).
+async fn target(node: &Arc<Node>, record: &MappingRecord) -> Option<(QueueMeta, Arc<FunctionEntry>, Version)> {
+    let queue = node.sqs.queue_by_arn(node, &record.event_source_arn).await?;
+    let entry = node.control.registry.get(&record.function_name)?;
+    let version = node.control.resolve(&entry, record.qualifier.as_deref()).ok()?;
+    Some((queue, entry, version))
+}
+
+/// Runs `f` unless the mapping is stopped first; true when stopped.
+async fn wait_or_stop<T>(stopped: &mut watch::Receiver<bool>, f: impl std::future::Future<Output = T>) -> bool {
+    tokio::select! {
+        _ = f => *stopped.borrow(),
+        changed = stopped.changed() => changed.is_err() || *stopped.borrow(),
+    }
+}
+
+/// Claims one batch: up to the batch size, waiting up to the batching
+/// window for more. `None` when the mapping was stopped meanwhile.
+async fn gather(
+    node: &Arc<Node>,
+    queue: &QueueMeta,
+    entry: &FunctionEntry,
+    version: Version,
+    batching: &Batching,
+    watch: &mut QueueWatch,
+    stopped: &mut watch::Receiver<bool>,
+) -> Option<Vec<ReceivedMessage>> {
+    let timeout = Duration::from_secs(u64::from(entry.record.config(version).map_or(3, |c| c.timeout_s)));
+    // Lambda: with a window, the messages must stay hidden for the window
+    // plus the function timeout (plus 30 s) at least.
+    let visibility = if batching.window().is_zero() {
+        queue.visibility_timeout
+    } else {
+        queue.visibility_timeout.max(batching.window() + timeout + Duration::from_secs(30))
+    };
+    let mut batch: Vec<ReceivedMessage> = Vec::new();
+    let mut since = None;
+    loop {
+        let want = batching.batch_size().saturating_sub(batch.len() as u32);
+        if want > 0 {
+            watch.mark_seen();
+            let options = ReceiveOptions {
+                max_messages: want,
+                visibility_timeout_ms: visibility.as_millis() as u64,
+                redrive: queue.redrive,
+            };
+            match node.control.store.receive(queue.id, node.clock.epoch_ms(), options).await {
+                Ok(more) => batch.extend(more),
+                Err(err) => {
+                    tracing::warn!(queue = queue.name, error = %err, "event source mapping cannot receive");
+                    return Some(batch);
+                }
+            }
+        }
+        let now = node.clock.now();
+        if !batch.is_empty() && since.is_none() {
+            since = Some(now);
+        }
+        match batching.decide(now, batch.len() as u64, since) {
+            BatchDecision::Empty | BatchDecision::Send(_) => return Some(batch),
+            BatchDecision::WaitUntil(deadline) => {
+                let clock = node.clock.clone();
+                let wait = deadline.saturating_since(now);
+                if wait_or_stop(stopped, async {
+                    tokio::select! { _ = watch.changed() => {}, _ = clock.sleep(wait) => {} }
+                })
+                .await
+                {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Invokes the function with one batch and settles the messages.
+async fn process(
+    node: Arc<Node>,
+    shared: Arc<Shared>,
+    queue: QueueMeta,
+    entry: Arc<FunctionEntry>,
+    version: Version,
+    batch: Vec<ReceivedMessage>,
+) {
+    let record = &shared.record;
+    let records: Vec<_> = batch.iter().map(|m| sqs_record(m, &queue.arn, &node.ctx.region, queue.fifo)).collect();
+    let payload = Bytes::from(sqs_event(records).to_string());
+    let timeout_s = entry.record.config(version).map_or(3, |c| c.timeout_s);
+    let invoked_function_arn = match &record.qualifier {
+        Some(q) => node.ctx.qualified_arn(&record.function_name, q),
+        None => node.ctx.function_arn(&record.function_name),
+    };
+    let request = weir_sandbox::Invocation {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        payload,
+        deadline_epoch_ms: wall_ms() + u64::from(timeout_s) * 1_000,
+        invoked_function_arn,
+        client_context: None,
+        cognito_identity: None,
+        trace_id: None,
+    };
+    let counters = &shared.counters;
+    let ids: HashSet<&str> = batch.iter().map(|m| m.message.message_id.as_str()).collect();
+    let outcome = match node.engine.start_invocation(entry.id, version, request) {
+        Err(_) => {
+            // Throttled before reaching the function: the messages reappear
+            // after the visibility timeout.
+            counters.throttled.fetch_add(1, Ordering::Relaxed);
+            BatchOutcome::Throttled
+        }
+        Ok(answer) => {
+            counters.invoked.fetch_add(1, Ordering::Relaxed);
+            let response = match answer.await {
+                Ok(Completion::Finished(result)) => match result.outcome {
+                    Outcome::Response(body) => Some(body),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match response {
+                Some(body) => {
+                    let verdict = if record.report_batch_item_failures {
+                        parse_batch_response(&body, &ids)
+                    } else {
+                        BatchResponse::AllSucceeded
+                    };
+                    let succeeded: Vec<String> = match &verdict {
+                        BatchResponse::AllSucceeded => batch.iter().map(|m| m.receipt_handle.clone()).collect(),
+                        BatchResponse::Failed(failed) => batch
+                            .iter()
+                            .filter(|m| !failed.contains(&m.message.message_id))
+                            .map(|m| m.receipt_handle.clone())
+                            .collect(),
+                        BatchResponse::WholeBatchFailed => Vec::new(),
+                    };
+                    if verdict != BatchResponse::AllSucceeded {
+                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    delete(&node, &queue, succeeded, counters).await;
+                    BatchOutcome::Success
+                }
+                None => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    // With ReportBatchItemFailures Lambda does not scale down on errors.
+                    if record.report_batch_item_failures { BatchOutcome::Success } else { BatchOutcome::FunctionError }
+                }
+            }
+        }
+    };
+    shared.scaler.lock().expect("scaler").record(node.clock.now(), outcome);
+    counters.in_flight.fetch_sub(1, Ordering::AcqRel);
+    shared.batch_done.notify_waiters();
+}
+
+async fn delete(node: &Node, queue: &QueueMeta, receipts: Vec<String>, counters: &MappingCounters) {
+    if receipts.is_empty() {
+        return;
+    }
+    match node.control.store.delete(queue.id, receipts).await {
+        Ok(outcomes) => {
+            let deleted = outcomes.iter().filter(|o| matches!(o, Ok(DeleteOutcome::Deleted))).count() as u64;
+            counters.deleted.fetch_add(deleted, Ordering::Relaxed);
+            node.sqs.counters(&queue.name).deleted.fetch_add(deleted, Ordering::Relaxed);
+        }
+        Err(err) => tracing::warn!(queue = queue.name, error = %err, "deleting processed messages failed"),
+    }
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
