@@ -8,5 +8,6 @@ mod asynchronous;
 mod boto3;
 mod concurrency;
 mod crash;
+mod event_sources;
 mod faults;
 mod functions;

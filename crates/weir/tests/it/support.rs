@@ -144,6 +144,16 @@ impl Weir {
         .await
     }
 
+    /// One SQS JSON 1.0 call (`AmazonSQS.<operation>`); panics on an error.
+    pub async fn sqs(&self, operation: &str, body: Value) -> Value {
+        let target = format!("AmazonSQS.{operation}");
+        let r = self
+            .call("POST", "/", &[("x-amz-target", &target), ("content-type", "application/x-amz-json-1.0")], body.to_string())
+            .await;
+        assert_eq!(r.status, 200, "{operation}: {}", r.text());
+        if r.body.is_empty() { Value::Null } else { r.json() }
+    }
+
     pub async fn put_reserved(&self, function: &str, reserved: u32) {
         let r = self
             .json("PUT", &format!("/2017-10-31/functions/{function}/concurrency"), json!({"ReservedConcurrentExecutions": reserved}))
