@@ -130,7 +130,9 @@ fn hex(bytes: &[u8]) -> String {
 /// attribute in name order, the name, the data type, one transport byte (1
 /// for String and Number, 2 for Binary) and the value, each string and the
 /// value preceded by its length as 4 bytes big-endian; MD5 over all of it.
-pub fn md5_of_attributes<'a>(attributes: impl IntoIterator<Item = (&'a str, &'a MessageAttributeValue)>) -> Option<String> {
+pub fn md5_of_attributes<'a>(
+    attributes: impl IntoIterator<Item = (&'a str, &'a MessageAttributeValue)>,
+) -> Option<String> {
     let mut sorted: Vec<(&str, &MessageAttributeValue)> = attributes.into_iter().collect();
     if sorted.is_empty() {
         return None;
@@ -166,9 +168,9 @@ pub fn valid_message_contents(text: &str) -> bool {
     if text.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\t' || b == b'\n' || b == b'\r') {
         return true;
     }
-    text.chars().all(|c| {
-        matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-    })
+    text.chars().all(
+        |c| matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..),
+    )
 }
 
 /// Queue names: 1 to 80 characters of alphanumerics, hyphens and
@@ -186,7 +188,9 @@ pub fn valid_batch_entry_id(id: &str) -> bool {
 /// `MessageGroupId` / `MessageDeduplicationId` / `ReceiveRequestAttemptId`:
 /// 1 to 128 alphanumerics and ASCII punctuation.
 pub fn valid_fifo_token(token: &str) -> bool {
-    !token.is_empty() && token.len() <= 128 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation())
+    !token.is_empty()
+        && token.len() <= 128
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation())
 }
 
 /// Message attribute names: up to 256 of `[A-Za-z0-9_.-]`, no leading or
@@ -261,9 +265,7 @@ pub fn validate_system_attributes(attributes: &BTreeMap<String, MessageAttribute
     let mut size = 0;
     for (name, value) in attributes {
         if name != "AWSTraceHeader" {
-            return Err(errors::invalid_parameter_value(format!(
-                "Message system attribute name '{name}' is invalid."
-            )));
+            return Err(errors::invalid_parameter_value(format!("Message system attribute name '{name}' is invalid.")));
         }
         if value.data_type != "String" {
             return Err(errors::invalid_parameter_value(
@@ -293,9 +295,9 @@ fn validate_attribute_value(name: &str, value: &MessageAttributeValue) -> Result
     };
     let value_len = if base == "Binary" {
         let encoded = value.binary_value.as_deref().ok_or_else(empty)?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|_| errors::invalid_parameter_value(format!("The message attribute '{name}' is not valid base64.")))?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| {
+            errors::invalid_parameter_value(format!("The message attribute '{name}' is not valid base64."))
+        })?;
         if decoded.is_empty() {
             return Err(empty());
         }
@@ -377,7 +379,11 @@ pub mod errors {
         AwsError::new("InvalidParameterValueException", 400, message)
     }
     pub fn missing_parameter(name: &str) -> AwsError {
-        AwsError::new("MissingRequiredParameterException", 400, format!("The request must contain the parameter {name}."))
+        AwsError::new(
+            "MissingRequiredParameterException",
+            400,
+            format!("The request must contain the parameter {name}."),
+        )
     }
     pub fn invalid_attribute_name(name: &str) -> AwsError {
         AwsError::new("InvalidAttributeName", 400, format!("Unknown Attribute {name}."))
@@ -386,13 +392,25 @@ pub mod errors {
         AwsError::new("InvalidAttributeValue", 400, format!("Invalid value for the parameter {name}. Reason: {reason}"))
     }
     pub fn invalid_message_contents() -> AwsError {
-        AwsError::new("InvalidMessageContents", 400, "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
+        AwsError::new(
+            "InvalidMessageContents",
+            400,
+            "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
+        )
     }
     pub fn receipt_handle_invalid(handle: &str) -> AwsError {
-        AwsError::new("ReceiptHandleIsInvalid", 400, format!("The input receipt handle \"{handle}\" is not a valid receipt handle."))
+        AwsError::new(
+            "ReceiptHandleIsInvalid",
+            400,
+            format!("The input receipt handle \"{handle}\" is not a valid receipt handle."),
+        )
     }
     pub fn message_not_inflight() -> AwsError {
-        AwsError::new("MessageNotInflight", 400, "Message does not exist or is not available for visibility timeout change.")
+        AwsError::new(
+            "MessageNotInflight",
+            400,
+            "Message does not exist or is not available for visibility timeout change.",
+        )
     }
     pub fn too_many_entries(count: usize) -> AwsError {
         AwsError::new(
@@ -418,11 +436,18 @@ pub mod errors {
         AwsError::new(
             "BatchRequestTooLong",
             400,
-            format!("Batch requests cannot be longer than {} bytes. You have sent {total} bytes.", super::MAX_MESSAGE_BYTES),
+            format!(
+                "Batch requests cannot be longer than {} bytes. You have sent {total} bytes.",
+                super::MAX_MESSAGE_BYTES
+            ),
         )
     }
     pub fn purge_in_progress(name: &str) -> AwsError {
-        AwsError::new("PurgeQueueInProgress", 403, format!("Only one PurgeQueue operation on {name} is allowed every 60 seconds."))
+        AwsError::new(
+            "PurgeQueueInProgress",
+            403,
+            format!("Only one PurgeQueue operation on {name} is allowed every 60 seconds."),
+        )
     }
     pub fn unsupported_operation(message: impl Into<String>) -> AwsError {
         AwsError::new("UnsupportedOperation", 400, message)
@@ -891,9 +916,15 @@ mod tests {
     #[test]
     fn attribute_digests_match_sqs() {
         let attrs = ruby_sdk_attributes("");
-        assert_eq!(md5_of_attributes(attrs.iter().map(|(k, v)| (k.as_str(), v))).unwrap(), "756d7f4338696745d063b420a2f7e502");
+        assert_eq!(
+            md5_of_attributes(attrs.iter().map(|(k, v)| (k.as_str(), v))).unwrap(),
+            "756d7f4338696745d063b420a2f7e502"
+        );
         let custom = ruby_sdk_attributes(".test");
-        assert_eq!(md5_of_attributes(custom.iter().map(|(k, v)| (k.as_str(), v))).unwrap(), "5b7ef6c8a8d46001c7cdadaeea917aa4");
+        assert_eq!(
+            md5_of_attributes(custom.iter().map(|(k, v)| (k.as_str(), v))).unwrap(),
+            "5b7ef6c8a8d46001c7cdadaeea917aa4"
+        );
         // The AWS CLI example (`awscli/examples/sqs/send-message-batch.rst` shows 10809b55...baf283ef).
         let cli: BTreeMap<String, MessageAttributeValue> = BTreeMap::from([
             ("SellerName".into(), MessageAttributeValue::string("Example Store")),
@@ -902,7 +933,10 @@ mod tests {
             ("PostalCode".into(), MessageAttributeValue::string("99065")),
             ("PricePerGallon".into(), MessageAttributeValue::number("1.99")),
         ]);
-        assert_eq!(md5_of_attributes(cli.iter().map(|(k, v)| (k.as_str(), v))).unwrap(), "10809b55e3d9b22c17220b7dbaf283ef");
+        assert_eq!(
+            md5_of_attributes(cli.iter().map(|(k, v)| (k.as_str(), v))).unwrap(),
+            "10809b55e3d9b22c17220b7dbaf283ef"
+        );
         assert_eq!(md5_of_attributes(std::iter::empty()), None);
     }
 
@@ -985,7 +1019,9 @@ mod tests {
     #[test]
     fn errors_carry_their_query_codes() {
         let wire = render_error(&errors::queue_does_not_exist());
-        assert!(wire.headers.contains(&("x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender".into())));
+        assert!(
+            wire.headers.contains(&("x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender".into()))
+        );
         assert!(wire.body.contains("com.amazonaws.sqs#QueueDoesNotExist"));
         let wire = render_error(&errors::invalid_parameter_value("bad"));
         assert!(wire.headers.contains(&("x-amzn-query-error", "InvalidParameterValue;Sender".into())));

@@ -174,7 +174,11 @@ pub fn normalise(name: &str, value: &str, fifo: bool) -> Result<Option<String>, 
 }
 
 pub fn parse_redrive_policy(text: &str) -> Result<RedrivePolicy, AwsError> {
-    let invalid = |reason: &str| errors::invalid_parameter_value(format!("Value {text} for parameter RedrivePolicy is invalid. Reason: {reason}"));
+    let invalid = |reason: &str| {
+        errors::invalid_parameter_value(format!(
+            "Value {text} for parameter RedrivePolicy is invalid. Reason: {reason}"
+        ))
+    };
     let value: Value = serde_json::from_str(text).map_err(|_| invalid("Invalid JSON."))?;
     let arn = value
         .get("deadLetterTargetArn")
@@ -189,7 +193,9 @@ pub fn parse_redrive_policy(text: &str) -> Result<RedrivePolicy, AwsError> {
         None => return Err(invalid("Redrive policy does not contain mandatory attribute: maxReceiveCount.")),
         _ => None,
     };
-    let count = count.filter(|n| (1..=1000).contains(n)).ok_or_else(|| invalid("Invalid value for maxReceiveCount: must be from 1 to 1000."))?;
+    let count = count
+        .filter(|n| (1..=1000).contains(n))
+        .ok_or_else(|| invalid("Invalid value for maxReceiveCount: must be from 1 to 1000."))?;
     Ok(RedrivePolicy { dead_letter_target_arn: arn.to_string(), max_receive_count: count as u32 })
 }
 
@@ -200,7 +206,9 @@ pub fn render_redrive_policy(policy: &RedrivePolicy) -> String {
 
 pub fn parse_redrive_allow_policy(text: &str) -> Result<RedriveAllowPolicy, AwsError> {
     let invalid = |reason: &str| {
-        errors::invalid_parameter_value(format!("Value {text} for parameter RedriveAllowPolicy is invalid. Reason: {reason}"))
+        errors::invalid_parameter_value(format!(
+            "Value {text} for parameter RedriveAllowPolicy is invalid. Reason: {reason}"
+        ))
     };
     let value: Value = serde_json::from_str(text).map_err(|_| invalid("Invalid JSON."))?;
     let arns: Option<Vec<String>> = value
@@ -303,7 +311,9 @@ mod tests {
         );
         assert!(parse_redrive_policy(r#"{"deadLetterTargetArn":"x","maxReceiveCount":3}"#).is_err());
         assert!(parse_redrive_policy(r#"{"deadLetterTargetArn":"arn:aws:sqs:r:a:q","maxReceiveCount":0}"#).is_err());
-        let allow = parse_redrive_allow_policy(r#"{"redrivePermission":"byQueue","sourceQueueArns":["arn:aws:sqs:r:a:src"]}"#).unwrap();
+        let allow =
+            parse_redrive_allow_policy(r#"{"redrivePermission":"byQueue","sourceQueueArns":["arn:aws:sqs:r:a:src"]}"#)
+                .unwrap();
         assert!(allow.allows("arn:aws:sqs:r:a:src"));
         assert!(!allow.allows("arn:aws:sqs:r:a:other"));
         assert!(parse_redrive_allow_policy(r#"{"redrivePermission":"byQueue"}"#).is_err());

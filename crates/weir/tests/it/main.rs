@@ -11,3 +11,4 @@ mod crash;
 mod event_sources;
 mod faults;
 mod functions;
+mod sqs;
