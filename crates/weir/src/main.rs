@@ -5,6 +5,7 @@
 
 mod client;
 mod serve;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the weir server (Lambda API, Runtime API, execution environments).
     Serve(serve::ServeArgs),
+    /// Start the server and deploy a SAM / CloudFormation template into it.
+    Up(up::UpArgs),
     /// Invoke a function on a running server and print its result.
     Invoke(client::InvokeArgs),
     /// Show a function's logs (START/END/REPORT lines included).
@@ -37,6 +40,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Up(args) => up::run(args).await,
             Command::Invoke(args) => client::invoke(args).await,
             Command::Logs(args) => client::logs(args).await,
             Command::Simulate(_) => unreachable!("handled above"),

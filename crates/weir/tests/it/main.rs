@@ -12,3 +12,4 @@ mod event_sources;
 mod faults;
 mod functions;
 mod sqs;
+mod up;

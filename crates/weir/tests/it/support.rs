@@ -34,8 +34,21 @@ impl Weir {
     }
 
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Weir {
+        Weir::launch(&["serve"], data_dir, args)
+    }
+
+    /// `weir up TEMPLATE …` on a fresh data directory.
+    pub fn up(template: &Path, args: &[&str]) -> Weir {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut weir = Weir::launch(&["up", template.to_str().unwrap()], &data_dir, args);
+        weir._tmp = Some(tmp);
+        weir
+    }
+
+    fn launch(command: &[&str], data_dir: &Path, args: &[&str]) -> Weir {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .arg("serve")
+            .args(command)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
@@ -47,7 +60,10 @@ impl Weir {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().expect("weir printed a line").expect("readable");
-        let endpoint = first.strip_prefix("weir listening on ").unwrap_or_else(|| panic!("unexpected first line {first:?}")).to_string();
+        let endpoint = first
+            .strip_prefix("weir listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_string();
         std::thread::spawn(move || for _ in lines {});
         Weir {
             endpoint,
@@ -102,7 +118,13 @@ impl Weir {
     }
 
     /// Like [`Weir::call`], but `None` when the server cannot be reached.
-    pub async fn try_call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Option<Response> {
+    pub async fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Option<Response> {
         let mut request = Request::builder().method(method).uri(format!("{}{path}", self.endpoint));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -148,7 +170,12 @@ impl Weir {
     pub async fn sqs(&self, operation: &str, body: Value) -> Value {
         let target = format!("AmazonSQS.{operation}");
         let r = self
-            .call("POST", "/", &[("x-amz-target", &target), ("content-type", "application/x-amz-json-1.0")], body.to_string())
+            .call(
+                "POST",
+                "/",
+                &[("x-amz-target", &target), ("content-type", "application/x-amz-json-1.0")],
+                body.to_string(),
+            )
             .await;
         assert_eq!(r.status, 200, "{operation}: {}", r.text());
         if r.body.is_empty() { Value::Null } else { r.json() }
@@ -156,7 +183,11 @@ impl Weir {
 
     pub async fn put_reserved(&self, function: &str, reserved: u32) {
         let r = self
-            .json("PUT", &format!("/2017-10-31/functions/{function}/concurrency"), json!({"ReservedConcurrentExecutions": reserved}))
+            .json(
+                "PUT",
+                &format!("/2017-10-31/functions/{function}/concurrency"),
+                json!({"ReservedConcurrentExecutions": reserved}),
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
     }

@@ -1,0 +1,485 @@
+//! `weir up`: start a node and deploy a SAM / CloudFormation template into
+//! it, then keep it in step with the template and the code (`--watch`).
+//!
+//! The template becomes a validated `weir_sam::Plan`; each step is applied
+//! through the node's own control plane (functions, versions, aliases,
+//! concurrency, event-invoke settings, mappings) and its SQS API (queues),
+//! converging on what already exists in the data directory.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use weir_node::Node;
+use weir_node::code::{CodeInfo, CodeStore};
+use weir_node::control::NewFunction;
+use weir_node::esm::MappingRequest;
+use weir_sam::{CodeSource, DeployContext, Plan, PlanStep};
+use weir_wire::lambda as wire;
+
+use crate::serve::{ServeArgs, announce, init_tracing, wait_for_signal};
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// The SAM or CloudFormation template (YAML or JSON).
+    #[arg(default_value = "template.yaml")]
+    pub template: PathBuf,
+    /// Template parameters: `Name=Value` (several allowed).
+    #[arg(long, num_args = 1.., value_name = "K=V")]
+    pub parameter_overrides: Vec<String>,
+    /// Apply code and template changes while running.
+    #[arg(long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let overrides = weir_sam::parse_parameter_overrides(&args.parameter_overrides).map_err(anyhow::Error::msg)?;
+    let mut running = weir_node::start(args.serve.node_config()).await?;
+    let node = running.node.clone();
+    let deployer = Deployer { node: node.clone(), template: args.template.clone(), overrides };
+    let plan = match deployer.plan() {
+        Ok(plan) => plan,
+        Err(err) => {
+            eprintln!("{err:#}");
+            running.shutdown().await;
+            bail!("the template cannot be deployed");
+        }
+    };
+    let mut state = DeployState::default();
+    if let Err(err) = deployer.apply(&plan, &mut state).await {
+        eprintln!("deploy failed: {err:#}");
+        running.shutdown().await;
+        bail!("deploy failed");
+    }
+    // Announced once the application is deployed, so scripts that wait for
+    // this line can use it at once.
+    announce(running.addr);
+    print_summary(&node, &plan);
+    if args.watch {
+        let watcher = tokio::spawn(watch(deployer, plan, state));
+        wait_for_signal(&mut running).await;
+        watcher.abort();
+    } else {
+        wait_for_signal(&mut running).await;
+    }
+    running.shutdown().await;
+    Ok(())
+}
+
+struct Deployer {
+    node: Arc<Node>,
+    template: PathBuf,
+    overrides: Vec<(String, String)>,
+}
+
+/// What this `weir up` deployed, to remove what leaves the template.
+#[derive(Default)]
+struct DeployState {
+    functions: BTreeSet<String>,
+    queues: BTreeSet<String>,
+    mappings: BTreeSet<(String, String)>,
+    /// Code fingerprint of each function deployed from a folder.
+    code: BTreeMap<String, (PathBuf, String)>,
+}
+
+impl Deployer {
+    fn context(&self) -> DeployContext {
+        let node = &self.node;
+        let stack = self
+            .template
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "weir".into());
+        let mut ctx = DeployContext::new(
+            node.ctx.region.clone(),
+            node.ctx.account_id.clone(),
+            stack,
+            node.control.endpoint_url.clone(),
+        );
+        ctx.account_concurrency_limit = node.config.core.account.concurrency_limit;
+        ctx.minimum_unreserved = node.config.core.account.minimum_unreserved;
+        ctx
+    }
+
+    fn plan(&self) -> anyhow::Result<Plan> {
+        let plan = weir_sam::load_template(&self.template, &self.overrides, &self.context())
+            .with_context(|| format!("template {}", self.template.display()))?;
+        for warning in &plan.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if !plan.not_deployed.is_empty() {
+            eprintln!("not deployed (weir does not run these resource types yet):");
+            for r in &plan.not_deployed {
+                eprintln!("  {} ({})", r.logical_id, r.resource_type);
+            }
+        }
+        Ok(plan)
+    }
+
+    async fn apply(&self, plan: &Plan, state: &mut DeployState) -> anyhow::Result<()> {
+        let mut versions: HashMap<String, String> = HashMap::new();
+        for step in plan.apply_order() {
+            match step {
+                PlanStep::Queue(q) => {
+                    self.queue(q).await.with_context(|| format!("queue {}", q.logical_id))?;
+                    state.queues.insert(q.queue_name.clone());
+                }
+                PlanStep::Function(f) => {
+                    let code = self.function(f).await.with_context(|| format!("function {}", f.logical_id))?;
+                    state.functions.insert(f.function_name.clone());
+                    if let CodeSource::Dir(dir) = &f.code {
+                        state.code.insert(f.function_name.clone(), (dir.clone(), code.sha256));
+                    }
+                }
+                PlanStep::Version(v) => {
+                    let req = wire::PublishVersionRequest { description: v.description.clone(), ..Default::default() };
+                    let published = self.node.control.publish_version(&v.function_name, req).await?;
+                    if let Some(n) = v.provisioned_concurrency {
+                        self.node
+                            .control
+                            .put_provisioned(&v.function_name, Some(&published.version), Some(i64::from(n)))
+                            .await?;
+                    }
+                    versions.insert(v.logical_id.clone(), published.version);
+                }
+                PlanStep::Alias(a) => {
+                    let version = a
+                        .version_logical_id
+                        .as_ref()
+                        .and_then(|id| versions.get(id).cloned())
+                        .unwrap_or_else(|| a.function_version.clone());
+                    self.alias(a, &version).await.with_context(|| format!("alias {}", a.logical_id))?;
+                }
+                PlanStep::EventInvokeConfig(c) => {
+                    let s = &c.settings;
+                    let target = |d: &Option<weir_sam::Destination>| {
+                        d.as_ref().map(|d| wire::DestinationTarget { destination: Some(d.arn.clone()) })
+                    };
+                    let req = wire::EventInvokeConfigRequest {
+                        maximum_retry_attempts: s.maximum_retry_attempts.map(i64::from),
+                        maximum_event_age_in_seconds: s.maximum_event_age_s.map(i64::from),
+                        destination_config: Some(wire::DestinationConfig {
+                            on_success: target(&s.on_success),
+                            on_failure: target(&s.on_failure),
+                        }),
+                    };
+                    let qualifier = (s.qualifier != "$LATEST").then_some(s.qualifier.as_str());
+                    self.node
+                        .control
+                        .put_event_invoke(&c.function_name, qualifier, req, weir_node::event_invoke::Mode::Put)
+                        .await
+                        .with_context(|| format!("event invoke config {}", c.logical_id))?;
+                }
+                PlanStep::EventSourceMapping(m) => {
+                    self.mapping(m).await.with_context(|| format!("event source mapping {}", m.logical_id))?;
+                    state.mappings.insert((m.event_source_arn.clone(), m.function_name.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn queue(&self, q: &weir_sam::QueuePlan) -> anyhow::Result<()> {
+        let mut body = json!({ "QueueName": q.queue_name, "Attributes": q.attributes });
+        if !q.tags.is_empty() {
+            body["tags"] = json!(q.tags);
+        }
+        let created = sqs(&self.node, "CreateQueue", body).await?;
+        if created.0 == 400 && created.1["__type"].as_str().is_some_and(|t| t.ends_with("QueueNameExists")) {
+            // Exists with other attributes: converge on the template's.
+            let (status, answer) =
+                sqs(&self.node, "SetQueueAttributes", json!({ "QueueUrl": q.queue_url, "Attributes": q.attributes }))
+                    .await?;
+            if status != 200 {
+                bail!("SetQueueAttributes: {answer}");
+            }
+        } else if created.0 != 200 {
+            bail!("CreateQueue: {}", created.1);
+        }
+        Ok(())
+    }
+
+    fn code(&self, f: &weir_sam::FunctionPlan) -> anyhow::Result<CodeInfo> {
+        Ok(match &f.code {
+            CodeSource::Dir(dir) => CodeStore::local_dir(dir)?,
+            CodeSource::ZipFile(path) => {
+                let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                self.node.control.code.store_zip(&bytes)?
+            }
+            CodeSource::Inline(source) => {
+                let dir = self.node.config.data_dir.join("inline").join(&f.function_name);
+                std::fs::create_dir_all(&dir)?;
+                let file = if f.runtime.starts_with("python") { "index.py" } else { "index" };
+                std::fs::write(dir.join(file), source)?;
+                CodeStore::local_dir(&dir)?
+            }
+        })
+    }
+
+    async fn function(&self, f: &weir_sam::FunctionPlan) -> anyhow::Result<CodeInfo> {
+        let control = &self.node.control;
+        let code = self.code(f)?;
+        let dlq = f.dead_letter.as_ref().map(|d| d.target_arn.clone());
+        match control.registry.get(&f.function_name) {
+            None => {
+                control
+                    .create_function(NewFunction {
+                        name: f.function_name.clone(),
+                        runtime: f.runtime.clone(),
+                        handler: f.handler.clone(),
+                        role: None,
+                        description: f.description.clone().unwrap_or_default(),
+                        memory_mb: Some(i64::from(f.memory_mb)),
+                        timeout_s: Some(i64::from(f.timeout_s)),
+                        environment: f.environment.clone(),
+                        code: code.clone(),
+                        dead_letter_target_arn: dlq,
+                        tags: BTreeMap::new(),
+                        publish: false,
+                    })
+                    .await?;
+            }
+            Some(existing) => {
+                if existing.record.latest.code != code {
+                    control.update_code(&f.function_name, code.clone(), false, None).await?;
+                }
+                let req = wire::UpdateFunctionConfigurationRequest {
+                    runtime: Some(f.runtime.clone()),
+                    handler: Some(f.handler.clone()),
+                    description: f.description.clone(),
+                    timeout: Some(i64::from(f.timeout_s)),
+                    memory_size: Some(i64::from(f.memory_mb)),
+                    environment: Some(wire::Environment { variables: f.environment.clone() }),
+                    dead_letter_config: Some(wire::DeadLetterConfig { target_arn: Some(dlq.unwrap_or_default()) }),
+                    ..Default::default()
+                };
+                let latest = &existing.record.latest;
+                let unchanged = latest.runtime == f.runtime
+                    && latest.handler == f.handler
+                    && latest.timeout_s == f.timeout_s
+                    && latest.memory_mb == f.memory_mb
+                    && latest.environment == f.environment
+                    && latest.dead_letter_target_arn == f.dead_letter.as_ref().map(|d| d.target_arn.clone());
+                if !unchanged {
+                    control.update_configuration(&f.function_name, req).await?;
+                }
+            }
+        }
+        match f.reserved_concurrency {
+            Some(reserved) => {
+                control.put_concurrency(&f.function_name, Some(i64::from(reserved))).await?;
+            }
+            None => {
+                if control.get_concurrency(&f.function_name)?.is_some() {
+                    control.delete_concurrency(&f.function_name).await?;
+                }
+            }
+        }
+        Ok(code)
+    }
+
+    async fn alias(&self, a: &weir_sam::AliasPlan, version: &str) -> anyhow::Result<()> {
+        let control = &self.node.control;
+        if control.get_alias(&a.function_name, &a.alias_name).is_ok() {
+            let req = wire::UpdateAliasRequest {
+                function_version: Some(version.into()),
+                description: a.description.clone(),
+                ..Default::default()
+            };
+            control.update_alias(&a.function_name, &a.alias_name, req).await?;
+        } else {
+            let req = wire::CreateAliasRequest {
+                name: a.alias_name.clone(),
+                function_version: version.into(),
+                description: a.description.clone(),
+                routing_config: None,
+            };
+            control.create_alias(&a.function_name, req).await?;
+        }
+        if let Some(n) = a.provisioned_concurrency {
+            control.put_provisioned(&a.function_name, Some(&a.alias_name), Some(i64::from(n))).await?;
+        }
+        Ok(())
+    }
+
+    async fn mapping(&self, m: &weir_sam::EventSourceMappingPlan) -> anyhow::Result<()> {
+        let function_name = match &m.qualifier {
+            Some(q) => format!("{}:{q}", m.function_name),
+            None => m.function_name.clone(),
+        };
+        let req = MappingRequest {
+            event_source_arn: Some(m.event_source_arn.clone()),
+            function_name: Some(function_name),
+            enabled: Some(m.enabled),
+            batch_size: Some(i64::from(m.batch_size)),
+            maximum_batching_window_in_seconds: Some(i64::from(m.maximum_batching_window_s)),
+            scaling_config: Some(weir_node::esm::ScalingConfigShape {
+                maximum_concurrency: m.maximum_concurrency.map(i64::from),
+            }),
+            function_response_types: Some(m.function_response_types.clone()),
+            filter_criteria: m.filter_criteria.clone(),
+            starting_position: None,
+        };
+        let existing = self
+            .node
+            .mappings
+            .all()
+            .into_iter()
+            .find(|r| r.event_source_arn == m.event_source_arn && r.function_name == m.function_name);
+        match existing {
+            Some(record) => self.node.mappings.update(&self.node, &record.uuid, req).await?,
+            None => self.node.mappings.create(&self.node, req).await?,
+        };
+        Ok(())
+    }
+
+    /// Removes what an earlier plan deployed and the new one no longer has.
+    async fn remove_dropped(&self, old: &DeployState, new: &DeployState) {
+        for (source, function) in old.mappings.difference(&new.mappings) {
+            if let Some(record) = self
+                .node
+                .mappings
+                .all()
+                .into_iter()
+                .find(|r| &r.event_source_arn == source && &r.function_name == function)
+            {
+                let _ = self.node.mappings.delete(&self.node, &record.uuid).await;
+                println!("removed mapping {source} -> {function}");
+            }
+        }
+        for function in old.functions.difference(&new.functions) {
+            if self.node.control.delete_function(function, None).await.is_ok() {
+                self.node.async_invoker.function_deleted(&self.node, function).await;
+                self.node.mappings.function_deleted(&self.node, function).await;
+                println!("removed function {function}");
+            }
+        }
+        for queue in old.queues.difference(&new.queues) {
+            let url = format!("{}/{}/{queue}", self.node.control.endpoint_url, self.node.ctx.account_id);
+            let _ = sqs(&self.node, "DeleteQueue", json!({ "QueueUrl": url })).await;
+            println!("removed queue {queue}");
+        }
+    }
+}
+
+/// One SQS JSON 1.0 call to this node's own endpoint: (status, body).
+async fn sqs(node: &Node, operation: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let request = hyper::Request::post(format!("{}/", node.control.endpoint_url))
+        .header("x-amz-target", format!("AmazonSQS.{operation}"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    let response = client.request(request).await?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    Ok((status, value))
+}
+
+fn print_summary(node: &Node, plan: &Plan) {
+    let endpoint = &node.control.endpoint_url;
+    println!();
+    println!("Functions:");
+    for f in &plan.functions {
+        let mut settings = vec![format!("{} MB", f.memory_mb), format!("timeout {} s", f.timeout_s)];
+        if let Some(r) = f.reserved_concurrency {
+            settings.push(format!("reserved concurrency {r}"));
+        }
+        if let (Some(alias), Some(n)) = (&f.auto_publish_alias, f.provisioned_concurrency) {
+            settings.push(format!("provisioned concurrency {n} on alias {alias}"));
+        }
+        println!("  {:<24} {:<14} {}", f.function_name, f.runtime, settings.join(", "));
+    }
+    if !plan.queues.is_empty() {
+        println!("Queues:");
+        for q in &plan.queues {
+            let dlq = q
+                .dead_letter_target_arn
+                .as_deref()
+                .map(|a| format!(" (dead-letter queue {})", a.rsplit(':').next().unwrap_or(a)));
+            println!("  {:<24} {}{}", q.queue_name, q.queue_url, dlq.unwrap_or_default());
+        }
+    }
+    if !plan.event_source_mappings.is_empty() {
+        println!("Event source mappings:");
+        for m in &plan.event_source_mappings {
+            let queue = m.event_source_arn.rsplit(':').next().unwrap_or(&m.event_source_arn);
+            let mut settings = vec![format!("batch size {}", m.batch_size)];
+            if let Some(max) = m.maximum_concurrency {
+                settings.push(format!("maximum concurrency {max}"));
+            }
+            if m.function_response_types.iter().any(|t| t == "ReportBatchItemFailures") {
+                settings.push("partial batch responses".into());
+            }
+            println!("  {queue} -> {} ({})", m.function_name, settings.join(", "));
+        }
+    }
+    if !plan.outputs.is_empty() {
+        println!("Outputs:");
+        for o in &plan.outputs {
+            println!(
+                "  {:<24} {}{}",
+                o.logical_id,
+                o.value,
+                o.description.as_deref().map(|d| format!("  ({d})")).unwrap_or_default()
+            );
+        }
+    }
+    println!();
+    println!("Try it:  aws --endpoint-url {endpoint} lambda list-functions");
+    println!("         weir invoke FUNCTION --endpoint {endpoint} --payload '{{}}'");
+}
+
+/// `--watch`: re-deploys a function's folder when its files change, and the
+/// whole plan when the template changes.
+async fn watch(deployer: Deployer, mut plan: Plan, mut state: DeployState) {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut template_modified = modified(&deployer.template);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now_modified = modified(&deployer.template);
+        if now_modified != template_modified {
+            template_modified = now_modified;
+            match deployer.plan() {
+                Ok(new_plan) => {
+                    let mut new_state = DeployState::default();
+                    match deployer.apply(&new_plan, &mut new_state).await {
+                        Ok(()) => {
+                            deployer.remove_dropped(&state, &new_state).await;
+                            println!("template changed: applied");
+                            print_summary(&deployer.node, &new_plan);
+                            plan = new_plan;
+                            state = new_state;
+                        }
+                        Err(err) => eprintln!("template changed but could not be applied: {err:#}"),
+                    }
+                }
+                Err(err) => eprintln!("template changed but is not valid: {err:#}"),
+            }
+            continue;
+        }
+        for (function, (dir, fingerprint)) in state.code.iter_mut() {
+            let Ok(code) = CodeStore::local_dir(dir) else { continue };
+            if &code.sha256 != fingerprint {
+                match deployer.node.control.update_code(function, code.clone(), false, None).await {
+                    Ok(_) => {
+                        println!("code of {function} changed: new environments use it");
+                        *fingerprint = code.sha256;
+                    }
+                    Err(err) => eprintln!("updating {function}: {err}"),
+                }
+            }
+        }
+        let _ = &plan;
+    }
+}
