@@ -250,8 +250,9 @@ async fn dispatch_loop(weak: Weak<Node>, function: String, queue: QueueId) {
         while let Some(event) = events.next() {
             if let Paused { wait } = start_event(&node, &entry, queue, event) {
                 // Hand the rest back untouched and wait for capacity.
-                let release: Vec<VisibilityChange> =
-                    events.map(|e| VisibilityChange { receipt_handle: e.receipt_handle, visibility_timeout_ms: 0 }).collect();
+                let release: Vec<VisibilityChange> = events
+                    .map(|e| VisibilityChange { receipt_handle: e.receipt_handle, visibility_timeout_ms: 0 })
+                    .collect();
                 if !release.is_empty() {
                     let _ = node.control.store.change_visibility(queue, release, node.clock.epoch_ms()).await;
                 }
@@ -275,7 +276,8 @@ async fn expire_old_events(node: &Arc<Node>, entry: &Arc<FunctionEntry>, queue: 
     let store = &node.control.store;
     loop {
         let now = node.clock.epoch_ms();
-        let options = ReceiveOptions { max_messages: 1, visibility_timeout_ms: LEASE.as_millis() as u64, redrive: None };
+        let options =
+            ReceiveOptions { max_messages: 1, visibility_timeout_ms: LEASE.as_millis() as u64, redrive: None };
         let Ok(mut batch) = store.receive(queue, now, options).await else { return };
         let Some(event) = batch.pop() else { return };
         let state: EventState = serde_json::from_slice(&event.message.attributes).unwrap_or_default();

@@ -187,6 +187,7 @@ pub async fn start(config: NodeConfig) -> Result<Running, StartError> {
         mappings: esm::Mappings::default(),
     });
     async_invoke::AsyncInvoker::start(&node).await;
+    sqs::SqsService::start(&node);
     esm::Mappings::start(&node).await;
 
     let app = http::router(node.clone());

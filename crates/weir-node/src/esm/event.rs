@@ -137,7 +137,12 @@ mod tests {
             br#"{"batchItemFailures": "a"}"#,
             b"not json",
         ] {
-            assert_eq!(parse_batch_response(whole, &ids()), BatchResponse::WholeBatchFailed, "{}", String::from_utf8_lossy(whole));
+            assert_eq!(
+                parse_batch_response(whole, &ids()),
+                BatchResponse::WholeBatchFailed,
+                "{}",
+                String::from_utf8_lossy(whole)
+            );
         }
     }
 }

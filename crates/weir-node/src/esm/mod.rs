@@ -165,11 +165,9 @@ impl Mappings {
 
     /// Validates a mapping against its function and queue like Lambda.
     async fn validate(&self, node: &Node, record: &MappingRecord) -> Result<(), AwsError> {
-        let entry = node
-            .control
-            .registry
-            .get(&record.function_name)
-            .ok_or_else(|| AwsError::not_found(format!("Function not found: {}", node.ctx.function_arn(&record.function_name))))?;
+        let entry = node.control.registry.get(&record.function_name).ok_or_else(|| {
+            AwsError::not_found(format!("Function not found: {}", node.ctx.function_arn(&record.function_name)))
+        })?;
         let version = node.control.resolve(&entry, record.qualifier.as_deref())?;
         let queue = node.sqs.queue_by_arn(node, &record.event_source_arn).await.ok_or_else(|| {
             AwsError::invalid_parameter(format!(
@@ -191,7 +189,8 @@ impl Mappings {
 
     pub async fn create(&self, node: &Arc<Node>, req: MappingRequest) -> Result<Value, AwsError> {
         let _guard = self.lock.lock().await;
-        let arn = req.event_source_arn.clone().ok_or_else(|| AwsError::invalid_parameter("EventSourceArn is required"))?;
+        let arn =
+            req.event_source_arn.clone().ok_or_else(|| AwsError::invalid_parameter("EventSourceArn is required"))?;
         if !arn.starts_with("arn:aws:sqs:") {
             return Err(AwsError::invalid_parameter(format!(
                 "weir supports SQS event sources (arn:aws:sqs:...); got {arn}"
@@ -211,9 +210,10 @@ impl Mappings {
             last_modified_ms: node.clock.epoch_ms(),
         };
         apply_settings(&mut record, &req)?;
-        if let Some(existing) = lock(&self.records).values().find(|m| {
-            m.event_source_arn == record.event_source_arn && m.function_name == record.function_name
-        }) {
+        if let Some(existing) = lock(&self.records)
+            .values()
+            .find(|m| m.event_source_arn == record.event_source_arn && m.function_name == record.function_name)
+        {
             return Err(AwsError::conflict(format!(
                 "An event source mapping with SQS arn (\" {} \") and function (\" {} \") already exists. Please update or delete the existing mapping with UUID {}",
                 record.event_source_arn, record.function_name, existing.uuid
@@ -294,7 +294,9 @@ impl Mappings {
 }
 
 fn not_found(uuid: &str) -> AwsError {
-    AwsError::not_found(format!("The resource you requested does not exist. (Service: Lambda, Status Code: 404, Request ID: {uuid})"))
+    AwsError::not_found(format!(
+        "The resource you requested does not exist. (Service: Lambda, Status Code: 404, Request ID: {uuid})"
+    ))
 }
 
 fn apply_settings(record: &mut MappingRecord, req: &MappingRequest) -> Result<(), AwsError> {

@@ -41,7 +41,12 @@ struct Shared {
     batch_done: Notify,
 }
 
-pub async fn run(node: Weak<Node>, record: MappingRecord, mut stopped: watch::Receiver<bool>, counters: Arc<MappingCounters>) {
+pub async fn run(
+    node: Weak<Node>,
+    record: MappingRecord,
+    mut stopped: watch::Receiver<bool>,
+    counters: Arc<MappingCounters>,
+) {
     let Some(start) = node.upgrade().map(|n| n.clock.now()) else { return };
     let scaling = PollerScaling::with_maximum_concurrency(record.maximum_concurrency).unwrap_or_default();
     let batching = Batching::sqs(record.batch_size, Duration::from_secs(u64::from(record.maximum_batching_window_s)))
@@ -310,4 +315,3 @@ async fn delete(node: &Node, queue: &QueueMeta, receipts: Vec<String>, counters:
 fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
-

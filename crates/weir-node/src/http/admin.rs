@@ -83,15 +83,23 @@ pub async fn logs(State(node): State<Arc<Node>>, Path(function): Path<String>, q
 
 /// `GET /_weir/async/{function}`: the function's pending asynchronous
 /// events (waiting, running, scheduled for a retry) and its counters.
-pub async fn async_status(State(node): State<Arc<Node>>, Path(function): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn async_status(
+    State(node): State<Arc<Node>>,
+    Path(function): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     use weir_store::QueueStore;
     if node.control.registry.get(&function).is_none() {
         return Err(ApiError(AwsError::not_found(format!("Function not found: {}", node.ctx.function_arn(&function)))));
     }
     let store = &node.control.store;
-    let queue = store.get_queue(&crate::async_invoke::queue_name(&function)).await.map_err(|e| ApiError(AwsError::service(e.to_string())))?;
+    let queue = store
+        .get_queue(&crate::async_invoke::queue_name(&function))
+        .await
+        .map_err(|e| ApiError(AwsError::service(e.to_string())))?;
     let stats = match queue {
-        Some(q) => store.stats(q.id, node.clock.epoch_ms()).await.map_err(|e| ApiError(AwsError::service(e.to_string())))?,
+        Some(q) => {
+            store.stats(q.id, node.clock.epoch_ms()).await.map_err(|e| ApiError(AwsError::service(e.to_string())))?
+        }
         None => weir_store::QueueStats::default(),
     };
     let counters = node.metrics.asynchronous(&function);

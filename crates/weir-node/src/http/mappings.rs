@@ -13,7 +13,7 @@ use weir_wire::lambda::parse_function_name;
 use super::functions::json_body;
 use super::{ApiResult, Query};
 use crate::Node;
-use crate::esm::{Mappings, MappingRequest};
+use crate::esm::{MappingRequest, Mappings};
 
 pub async fn create(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult<Response> {
     let req: MappingRequest = json_body(&body)?;
@@ -33,9 +33,10 @@ pub async fn delete(State(node): State<Arc<Node>>, Path(uuid): Path<String>) -> 
 }
 
 pub async fn get(State(node): State<Arc<Node>>, Path(uuid): Path<String>) -> ApiResult<Json<Value>> {
-    let record = node.mappings.get(&uuid).ok_or_else(|| {
-        weir_wire::AwsError::not_found("The resource you requested does not exist.")
-    })?;
+    let record = node
+        .mappings
+        .get(&uuid)
+        .ok_or_else(|| weir_wire::AwsError::not_found("The resource you requested does not exist."))?;
     Ok(Json(node.mappings.shape(&node, &record, Mappings::current_state(&record))))
 }
 

@@ -6,8 +6,8 @@
 
 mod admin;
 mod functions;
-mod mappings;
 pub mod invoke;
+mod mappings;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -30,11 +30,7 @@ async fn recorder(weir: &Weir, name: &str, file: &Path) {
 }
 
 fn records(file: &Path) -> Vec<Value> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(file).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 async fn wait_for_records(file: &Path, count: usize) -> Vec<Value> {
@@ -46,7 +42,12 @@ async fn wait_for_records(file: &Path, count: usize) -> Vec<Value> {
 
 async fn event(weir: &Weir, function: &str, payload: Value) -> Response {
     let r = weir
-        .call("POST", &format!("/2015-03-31/functions/{function}/invocations"), &[("x-amz-invocation-type", "Event")], payload.to_string())
+        .call(
+            "POST",
+            &format!("/2015-03-31/functions/{function}/invocations"),
+            &[("x-amz-invocation-type", "Event")],
+            payload.to_string(),
+        )
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     r
@@ -94,7 +95,12 @@ async fn an_event_is_accepted_with_202_and_runs_with_its_request_id() {
     assert_eq!(seen[0]["request_id"], request_id.as_str());
 
     let too_big = weir
-        .call("POST", "/2015-03-31/functions/worker/invocations", &[("x-amz-invocation-type", "Event")], format!("\"{}\"", "x".repeat(1024 * 1024)))
+        .call(
+            "POST",
+            "/2015-03-31/functions/worker/invocations",
+            &[("x-amz-invocation-type", "Event")],
+            format!("\"{}\"", "x".repeat(1024 * 1024)),
+        )
         .await;
     assert_eq!(too_big.status, 413);
     assert_eq!(too_big.header("x-amzn-errortype"), Some("RequestTooLargeException"));
@@ -249,11 +255,19 @@ async fn event_invoke_config_follows_the_lambda_api() {
     assert_eq!(missing.status, 404);
     let bad = weir.json("PUT", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumRetryAttempts": 3})).await;
     assert_eq!(bad.status, 400);
-    let bad_age = weir.json("PUT", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumEventAgeInSeconds": 59})).await;
+    let bad_age =
+        weir.json("PUT", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumEventAgeInSeconds": 59})).await;
     assert_eq!(bad_age.status, 400);
-    let put = weir.json("PUT", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 120})).await;
+    let put = weir
+        .json(
+            "PUT",
+            "/2019-09-25/functions/f/event-invoke-config",
+            json!({"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 120}),
+        )
+        .await;
     assert_eq!(put.status, 200, "{}", put.text());
-    let updated = weir.json("POST", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumRetryAttempts": 0})).await;
+    let updated =
+        weir.json("POST", "/2019-09-25/functions/f/event-invoke-config", json!({"MaximumRetryAttempts": 0})).await;
     assert_eq!(updated.json()["MaximumRetryAttempts"], 0);
     assert_eq!(updated.json()["MaximumEventAgeInSeconds"], 120, "update keeps what it does not change");
     let list = weir.call("GET", "/2019-09-25/functions/f/event-invoke-config/list", &[], "").await.json();
