@@ -63,9 +63,10 @@ impl Stats {
     }
     fn line(&self, what: &str) {
         println!(
-            "{what:<58} n={:<6} p50={:>10.1?} p99={:>10.1?} max={:>10.1?}",
+            "{what:<58} n={:<6} p50={:>9.1?} p90={:>9.1?} p99={:>9.1?} max={:>9.1?}",
             self.samples.len(),
             self.pct(0.50),
+            self.pct(0.90),
             self.pct(0.99),
             self.samples[self.samples.len() - 1]
         );
@@ -149,65 +150,79 @@ async fn python_bootstrap(bootstrap: PythonBootstrap, python: &Path, work: &Path
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
+    let only = |part: &str| {
+        let parts: Vec<String> = std::env::args().filter(|a| a.starts_with("only=")).collect();
+        parts.is_empty() || parts.iter().any(|a| a == &format!("only={part}"))
+    };
+    let enforcement = match std::env::var("WEIR_BENCH_MEMORY").as_deref() {
+        Ok("off") => MemoryEnforcement::Off,
+        _ => MemoryEnforcement::Watchdog,
+    };
     let testfn = weir_testfns::testfn_path();
     let venv_python = weir_testfns::test_venv_python();
     let work = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let mut config = SandboxConfig::new(work.path().join("sandbox"));
-        config.memory_enforcement = MemoryEnforcement::Watchdog;
+        config.memory_enforcement = enforcement;
         let sandbox = Sandbox::new(config).unwrap();
         let code = work.path().join("rust");
         std::fs::create_dir_all(&code).unwrap();
         std::os::unix::fs::symlink(&testfn, code.join("bootstrap")).unwrap();
 
-        println!("== Rust lambda_runtime testfn (provided.al2023), 2 tokio workers, 2 cores ==");
-        let env = sandbox.spawn(spec("provided.al2023", "x", &code)).await.unwrap();
-        env.wait_ready().await.unwrap();
-        warm_latency(&env, if quick { 5_000 } else { 20_000 }, "rust: warm invoke round trip (1 env)").await;
+        if only("warm") {
+            println!("== Rust lambda_runtime testfn (provided.al2023), 2 tokio workers, 2 cores ==");
+            let env = sandbox.spawn(spec("provided.al2023", "x", &code)).await.unwrap();
+            env.wait_ready().await.unwrap();
+            warm_latency(&env, if quick { 5_000 } else { 20_000 }, "rust: warm invoke round trip (1 env)").await;
 
-        // Aggregate throughput with several environments invoked concurrently.
-        let envs: Vec<Arc<Environment>> = {
-            let mut envs = vec![Arc::new(env)];
-            for _ in 0..3 {
-                let env = sandbox.spawn(spec("provided.al2023", "x", &code)).await.unwrap();
-                env.wait_ready().await.unwrap();
-                envs.push(Arc::new(env));
-            }
-            envs
-        };
-        let per_env = if quick { 2_000 } else { 10_000 };
-        let started = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, env) in envs.iter().enumerate() {
-            let env = env.clone();
-            tasks.spawn(async move {
-                for n in 0..per_env {
-                    env.invoke(invocation((i as u64) << 32 | n)).await;
+            // Aggregate throughput with several environments invoked concurrently.
+            let envs: Vec<Arc<Environment>> = {
+                let mut envs = vec![Arc::new(env)];
+                for _ in 0..3 {
+                    let env = sandbox.spawn(spec("provided.al2023", "x", &code)).await.unwrap();
+                    env.wait_ready().await.unwrap();
+                    envs.push(Arc::new(env));
                 }
-            });
+                envs
+            };
+            let per_env = if quick { 2_000 } else { 10_000 };
+            let started = Instant::now();
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, env) in envs.iter().enumerate() {
+                let env = env.clone();
+                tasks.spawn(async move {
+                    for n in 0..per_env {
+                        env.invoke(invocation((i as u64) << 32 | n)).await;
+                    }
+                });
+            }
+            tasks.join_all().await;
+            let total = per_env * envs.len() as u64;
+            println!(
+                "{:<58} {:.0} invokes/s ({} envs, {} invokes)",
+                "rust: concurrent throughput",
+                total as f64 / started.elapsed().as_secs_f64(),
+                envs.len(),
+                total
+            );
+            for env in &envs {
+                env.shutdown().await;
+            }
+            drop(envs);
         }
-        tasks.join_all().await;
-        let total = per_env * envs.len() as u64;
-        println!(
-            "{:<58} {:.0} invokes/s ({} envs, {} invokes)",
-            "rust: concurrent throughput",
-            total as f64 / started.elapsed().as_secs_f64(),
-            envs.len(),
-            total
-        );
-        for env in &envs {
-            env.shutdown().await;
+
+        if only("cold") {
+            println!("\n== Cold start ==");
+            cold_starts(&sandbox, || spec("provided.al2023", "x", &code), if quick { 10 } else { 50 }, "rust").await;
+            bare_process_start(&testfn, if quick { 10 } else { 50 });
         }
-        drop(envs);
 
-        println!("\n== Cold start ==");
-        cold_starts(&sandbox, || spec("provided.al2023", "x", &code), if quick { 10 } else { 50 }, "rust").await;
-        bare_process_start(&testfn, if quick { 10 } else { 50 });
-
-        println!("\n== Python bootstraps ==");
-        let system_python = sandbox.python_executable().unwrap().to_path_buf();
-        python_bootstrap(PythonBootstrap::Weir, &system_python, work.path(), quick).await;
-        python_bootstrap(PythonBootstrap::Awslambdaric, &venv_python, work.path(), quick).await;
+        if only("python") {
+            println!("\n== Python bootstraps ==");
+            let system_python = sandbox.python_executable().unwrap().to_path_buf();
+            python_bootstrap(PythonBootstrap::Weir, &system_python, work.path(), quick).await;
+            python_bootstrap(PythonBootstrap::Awslambdaric, &venv_python, work.path(), quick).await;
+        }
     });
 }

@@ -82,10 +82,17 @@ impl MemoryWatchdog {
     }
 }
 
+/// A full `/proc` scan (to find every member of every group) runs every this many ticks; in
+/// between, only the known members' `/proc/<pid>/stat` are read. A new group starts with its
+/// leader (pid = pgid) as its only known member.
+const FULL_SCAN_EVERY_TICKS: u64 = 10;
+
 fn watchdog_loop(shared: Weak<WatchdogShared>, interval: Duration) {
     let page_bytes = page_size_bytes();
     let mut trackers: Vec<Arc<MemoryTracker>> = Vec::new();
+    let mut members: HashMap<i32, Vec<i32>> = HashMap::new();
     let mut resident: HashMap<i32, u64> = HashMap::new();
+    let mut tick: u64 = 0;
     loop {
         std::thread::sleep(interval);
         let Some(shared) = shared.upgrade() else {
@@ -94,12 +101,29 @@ fn watchdog_loop(shared: Weak<WatchdogShared>, interval: Duration) {
         trackers.clear();
         trackers.extend(lock(&shared.groups).values().cloned());
         drop(shared);
+        tick += 1;
+        members.retain(|pgid, _| trackers.iter().any(|t| t.pgid == *pgid));
         if trackers.is_empty() {
             continue;
         }
         resident.clear();
         resident.extend(trackers.iter().map(|t| (t.pgid, 0)));
-        scan_proc(&mut resident, page_bytes);
+        if tick % FULL_SCAN_EVERY_TICKS == 0 {
+            members.clear();
+            scan_proc(&mut resident, &mut members, page_bytes);
+        } else {
+            for tracker in &trackers {
+                let known = members.entry(tracker.pgid).or_insert_with(|| vec![tracker.pgid]);
+                let total = resident.entry(tracker.pgid).or_default();
+                known.retain(|&pid| match resident_of_member(pid, tracker.pgid, page_bytes) {
+                    Some(bytes) => {
+                        *total += bytes;
+                        true
+                    }
+                    None => false,
+                });
+            }
+        }
         for tracker in &trackers {
             let bytes = resident.get(&tracker.pgid).copied().unwrap_or(0);
             tracker.observe(bytes);
@@ -120,14 +144,23 @@ fn watchdog_loop(shared: Weak<WatchdogShared>, interval: Duration) {
     }
 }
 
+/// Resident bytes of `pid` if it still exists and still belongs to group `pgid`.
+fn resident_of_member(pid: i32, pgid: i32, page_bytes: u64) -> Option<u64> {
+    let mut buf = [0u8; 1024];
+    let path = PathBuf::from(format!("/proc/{pid}/stat"));
+    let (pgrp, pages) = read_small(&path, &mut buf).and_then(parse_stat)?;
+    (pgrp == pgid).then_some(pages * page_bytes)
+}
+
 fn page_size_bytes() -> u64 {
     // SAFETY: sysconf has no preconditions and only reads a constant.
     let size = unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) };
     if size > 0 { size as u64 } else { 4096 }
 }
 
-/// Adds the resident bytes of every process whose process group is a key of `resident`.
-fn scan_proc(resident: &mut HashMap<i32, u64>, page_bytes: u64) {
+/// Adds the resident bytes of every process whose process group is a key of `resident`, and
+/// records those processes in `members`.
+fn scan_proc(resident: &mut HashMap<i32, u64>, members: &mut HashMap<i32, Vec<i32>>, page_bytes: u64) {
     let Ok(entries) = fs::read_dir("/proc") else {
         return;
     };
@@ -147,6 +180,9 @@ fn scan_proc(resident: &mut HashMap<i32, u64>, page_bytes: u64) {
             && let Some(total) = resident.get_mut(&pgrp)
         {
             *total += rss_pages * page_bytes;
+            if let Some(pid) = name.to_str().and_then(|n| n.parse().ok()) {
+                members.entry(pgrp).or_default().push(pid);
+            }
         }
     }
 }
@@ -289,5 +325,22 @@ mod tests {
             assert!(!group.oom_killed());
             group.remove();
         }
+    }
+}
+
+#[cfg(test)]
+mod scan_cost {
+    #[test]
+    #[ignore = "prints the cost of one /proc scan; run with --release -- --ignored --nocapture"]
+    fn cost_of_one_proc_scan() {
+        let mut resident = std::collections::HashMap::from([(1, 0)]);
+        let mut members = std::collections::HashMap::new();
+        let page = super::page_size_bytes();
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            super::scan_proc(&mut resident, &mut members, page);
+        }
+        let processes = std::fs::read_dir("/proc").unwrap().count();
+        println!("one /proc scan: {:?} ({processes} entries)", started.elapsed() / 100);
     }
 }

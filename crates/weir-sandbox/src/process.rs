@@ -90,6 +90,7 @@ pub(crate) fn configure_child(command: &mut Command, cgroup_procs: Option<OwnedF
             if nix::unistd::getppid().as_raw() != parent_pid {
                 return Err(Errno::ESRCH.into());
             }
+            mark_inherited_fds_cloexec(); // before lowering RLIMIT_NOFILE (the fallback walk)
             setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
             setrlimit(Resource::RLIMIT_NOFILE, open_files, open_files)?;
             if let Some(procs) = &cgroup_procs {
@@ -101,6 +102,32 @@ pub(crate) fn configure_child(command: &mut Command, cgroup_procs: Option<OwnedF
             }
             Ok(())
         });
+    }
+}
+
+/// Descriptors weir inherited without `O_CLOEXEC` (a cargo jobserver pipe, a log file, ...)
+/// must not reach functions. stdio is already in place when `pre_exec` runs, so everything
+/// from 3 up is marked close-on-exec (std's own exec-error pipe already is). Async-signal-safe.
+fn mark_inherited_fds_cloexec() {
+    // SAFETY: close_range and fcntl are plain system calls on our own descriptor table.
+    unsafe {
+        let done = nix::libc::syscall(nix::libc::SYS_close_range, 3u32, u32::MAX, nix::libc::CLOSE_RANGE_CLOEXEC);
+        if done == 0 {
+            return;
+        }
+        // Kernels before 5.11: walk the table (bounded by the descriptor limit).
+        let mut limit = nix::libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let highest = if nix::libc::getrlimit(nix::libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur.min(65_536) as i32
+        } else {
+            4096
+        };
+        for fd in 3..highest {
+            let flags = nix::libc::fcntl(fd, nix::libc::F_GETFD);
+            if flags >= 0 && flags & nix::libc::FD_CLOEXEC == 0 {
+                nix::libc::fcntl(fd, nix::libc::F_SETFD, flags | nix::libc::FD_CLOEXEC);
+            }
+        }
     }
 }
 

@@ -20,19 +20,39 @@ fn vars_of(outcome: &Outcome) -> BTreeMap<String, String> {
 
 #[test]
 fn function_environment_is_exactly_lambdas_and_nothing_leaks() {
-    // SAFETY: no other thread exists yet in this single-test binary's test thread context that
-    // reads the environment; the runtime is created afterwards.
+    // SAFETY: this binary has a single test, and no other thread that reads the environment
+    // exists yet; the runtime is created afterwards.
     unsafe { std::env::set_var(MARKER, "must-not-leak") };
+    // A descriptor opened without O_CLOEXEC (std always sets it; a C library or the parent of
+    // weir might not) must not reach functions either.
+    let leaky_path = std::env::temp_dir().join(format!("weir-fd-leak-{}", std::process::id()));
+    std::fs::write(&leaky_path, "x").unwrap();
+    let c_path = std::ffi::CString::new(leaky_path.display().to_string()).unwrap();
+    // SAFETY: open(2) with a valid C string; the descriptor is closed below.
+    let leaky_fd = unsafe { nix::libc::open(c_path.as_ptr(), nix::libc::O_RDONLY) };
+    assert!(leaky_fd > 2);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
-        .block_on(within(90, check_environments()));
+        .block_on(within(90, check_environments(leaky_path.display().to_string())));
+    // SAFETY: closing the descriptor opened above.
+    unsafe { nix::libc::close(leaky_fd) };
+    let _ = std::fs::remove_file(&leaky_path);
 }
 
-async fn check_environments() {
+async fn check_environments(leaky_path: String) {
     let h = Harness::new();
+    let env = h.sandbox.spawn(h.rust_spec()).await.unwrap();
+    env.wait_ready().await.unwrap();
+    let fds = vars_of(&env.invoke(invocation(r#"{"fds":true}"#)).await.outcome);
+    env.shutdown().await;
+    assert!(fds.contains_key("0") && fds.contains_key("1") && fds.contains_key("2"));
+    assert_eq!(fds["0"], "/dev/null");
+    assert!(fds["1"].starts_with("pipe:") && fds["1"] == fds["2"], "{fds:?}");
+    assert!(!fds.values().any(|target| target == &leaky_path), "inherited fd leaked: {fds:?}");
+
     let mut spec = h.rust_spec();
     spec.memory_mb = 256;
     spec.function_version = "3".into();

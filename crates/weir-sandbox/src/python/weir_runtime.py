@@ -8,47 +8,97 @@ Errors use Lambda's Python shape {"errorMessage","errorType","requestId","stackT
 Standard library only. Embedded into weir-sandbox with include_str!.
 """
 
-import http.client
 import importlib
 import json
 import os
+import socket
 import sys
 import time
-import traceback
 
 API_PREFIX = "/2018-06-01/runtime"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 
 
 class RuntimeClient:
-    """One keep-alive connection to the Runtime API."""
+    """A minimal HTTP/1.1 client on one keep-alive socket.
+
+    http.client is not used on purpose: importing it (email parsing, ssl) costs tens of
+    milliseconds of cold start, and its header parsing dominates the warm path. weir's Runtime
+    API always answers with Content-Length, which is all this client understands.
+    """
 
     def __init__(self, address):
         host, _, port = address.rpartition(":")
-        self.host = host
-        self.port = int(port)
-        self.connection = None
+        self.address = (host, int(port))
+        self.sock = None
+        self.pending = b""
 
-    def request(self, method, path, body=None, headers=None):
+    def _connect(self):
+        self.sock = socket.create_connection(self.address)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.pending = b""
+
+    def _close(self):
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = None
+        self.pending = b""
+
+    def request(self, method, path, body=b"", headers=()):
+        head = "{} {}{} HTTP/1.1\r\nHost: runtime\r\nContent-Length: {}\r\n{}\r\n".format(
+            method, API_PREFIX, path, len(body), "".join("{}: {}\r\n".format(k, v) for k, v in headers)
+        ).encode("latin-1")
         for attempt in (0, 1):
-            if self.connection is None:
-                self.connection = http.client.HTTPConnection(self.host, self.port)
             try:
-                self.connection.request(method, API_PREFIX + path, body=body, headers=headers or {})
-                response = self.connection.getresponse()
-                return response.status, response.headers, response.read()
-            except (http.client.HTTPException, OSError):
-                self.connection.close()
-                self.connection = None
+                if self.sock is None:
+                    self._connect()
+                self.sock.sendall(head + body if len(body) < 65536 else head)
+                if len(body) >= 65536:
+                    self.sock.sendall(body)
+                return self._read_response()
+            except OSError:
+                self._close()
                 # A kept-alive connection may have been closed by the server: retry once.
                 if attempt == 1:
                     raise
         raise RuntimeError("unreachable")
 
+    def _read_response(self):
+        buffer = self.pending
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            buffer += self._recv()
+        lines = buffer[:end].decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        chunks = [buffer[end + 4 :]]
+        received = len(chunks[0])
+        while received < length:
+            chunk = self._recv()
+            chunks.append(chunk)
+            received += len(chunk)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        body, self.pending = data[:length], data[length:]
+        if headers.get("connection", "").lower() == "close":
+            self._close()
+        return status, headers, body
+
+    def _recv(self):
+        chunk = self.sock.recv(262144)
+        if not chunk:
+            raise ConnectionResetError("runtime API closed the connection")
+        return chunk
+
     def post_json(self, path, document, error_type=None):
-        headers = {"Content-Type": "application/json"}
+        headers = [("Content-Type", "application/json")]
         if error_type:
-            headers[ERROR_TYPE_HEADER] = error_type
+            headers.append((ERROR_TYPE_HEADER, error_type))
         return self.request("POST", path, json.dumps(document).encode(), headers)
 
 
@@ -160,6 +210,8 @@ def load_handler(handler):
 
 
 def _stack_trace(exception):
+    import traceback
+
     frames = traceback.extract_tb(exception.__traceback__)
     # Drop this file's own frames so the trace starts in user code.
     user_frames = [f for f in frames if not f.filename.endswith("weir_runtime.py")]
@@ -201,18 +253,18 @@ def main():
         if status != 200:
             sys.stderr.write("weir runtime: /next answered {}: {!r}\n".format(status, body[:200]))
             sys.exit(1)
-        request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
-        trace_id = headers.get("Lambda-Runtime-Trace-Id")
+        request_id = headers.get("lambda-runtime-aws-request-id", "")
+        trace_id = headers.get("lambda-runtime-trace-id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id
         else:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
         context = LambdaContext(
             request_id,
-            int(headers.get("Lambda-Runtime-Deadline-Ms") or 0),
-            headers.get("Lambda-Runtime-Invoked-Function-Arn"),
-            headers.get("Lambda-Runtime-Client-Context"),
-            headers.get("Lambda-Runtime-Cognito-Identity"),
+            int(headers.get("lambda-runtime-deadline-ms") or 0),
+            headers.get("lambda-runtime-invoked-function-arn"),
+            headers.get("lambda-runtime-client-context"),
+            headers.get("lambda-runtime-cognito-identity"),
         )
         try:
             event = json.loads(body) if body else {}
@@ -243,7 +295,7 @@ def main():
             "POST",
             "/invocation/{}/response".format(request_id),
             payload,
-            {"Content-Type": "application/json"},
+            (("Content-Type", "application/json"),),
         )
 
 

@@ -11,6 +11,7 @@
 //! - `{"respond_bytes": N}`: respond with a JSON string of N `x` characters
 //! - `{"env": true}`: respond with the process environment as a JSON object
 //! - `{"context": true}`: respond with the invocation context the runtime received
+//! - `{"fds": true}`: respond with the open file descriptors (`{"3": "socket:[..]", ...}`)
 //! - otherwise: echo the payload.
 //!
 //! Environment: `WEIR_TESTFN_INIT=fail` makes init fail (the process exits with status 3 before
@@ -66,6 +67,16 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
     if payload.get("env").and_then(Value::as_bool) == Some(true) {
         let vars: Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
         return Ok(Value::Object(vars));
+    }
+    if payload.get("fds").and_then(Value::as_bool) == Some(true) {
+        let fds: Map<String, Value> = std::fs::read_dir("/proc/self/fd")?
+            .flatten()
+            .map(|entry| {
+                let target = std::fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_default();
+                (entry.file_name().to_string_lossy().into_owned(), Value::String(target))
+            })
+            .collect();
+        return Ok(Value::Object(fds));
     }
     if payload.get("context").and_then(Value::as_bool) == Some(true) {
         return Ok(json!({
