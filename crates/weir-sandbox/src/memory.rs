@@ -108,7 +108,7 @@ fn watchdog_loop(shared: Weak<WatchdogShared>, interval: Duration) {
         }
         resident.clear();
         resident.extend(trackers.iter().map(|t| (t.pgid, 0)));
-        if tick % FULL_SCAN_EVERY_TICKS == 0 {
+        if tick.is_multiple_of(FULL_SCAN_EVERY_TICKS) {
             members.clear();
             scan_proc(&mut resident, &mut members, page_bytes);
         } else {
