@@ -138,6 +138,13 @@ impl Harness {
     }
 }
 
+/// Spawns an environment and waits for the end of its init.
+pub async fn ready(sandbox: &Sandbox, spec: EnvSpec) -> weir_sandbox::Environment {
+    let env = sandbox.spawn(spec).await.expect("spawn");
+    env.wait_ready().await.expect("init");
+    env
+}
+
 pub fn write_executable(path: &Path, content: &str) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::write(path, content).unwrap();
