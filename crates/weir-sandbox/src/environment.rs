@@ -399,15 +399,17 @@ fn billed_ms(duration: Duration) -> u64 {
 
 /// Lines Lambda writes before END for invocations that did not end normally.
 fn outcome_log_lines(request_id: &str, outcome: &Outcome) -> Vec<String> {
-    let now = format_rfc3339_ms(crate::logs::epoch_ms_now());
+    let now = || format_rfc3339_ms(crate::logs::epoch_ms_now());
     match outcome {
+        // The hot path: no allocation.
         Outcome::Response(_) | Outcome::FunctionError { .. } => Vec::new(),
         Outcome::Killed(KillReason::Timeout { after }) => {
-            vec![format!("{now} {request_id} Task timed out after {:.2} seconds", after.as_secs_f64())]
+            vec![format!("{} {request_id} Task timed out after {:.2} seconds", now(), after.as_secs_f64())]
         }
         Outcome::Killed(_) => Vec::new(),
         Outcome::ResponseTooLarge { size } => vec![format!(
-            "{now} {request_id} Response payload size ({size} bytes) exceeded maximum allowed payload size ({} bytes).",
+            "{} {request_id} Response payload size ({size} bytes) exceeded maximum allowed payload size ({} bytes).",
+            now(),
             crate::MAX_RESPONSE_BYTES
         )],
         Outcome::OutOfMemory => vec![format!(
