@@ -36,7 +36,11 @@ fn build_testfn() -> PathBuf {
         profile_dir.pop();
     }
     let target_dir = profile_dir.parent().expect("profile dir has a parent");
-    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let profile_dir_name = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug")
+        .to_owned();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
@@ -45,8 +49,15 @@ fn build_testfn() -> PathBuf {
         .arg("--manifest-path")
         .arg(&manifest)
         .env("CARGO_TARGET_DIR", target_dir);
-    if release {
-        build.arg("--release");
+    // `test` builds land in `debug`, `bench` in `release`, a custom profile in its own name.
+    match profile_dir_name.as_str() {
+        "debug" => {}
+        "release" => {
+            build.arg("--release");
+        }
+        custom => {
+            build.args(["--profile", custom]);
+        }
     }
     let status = build.status().unwrap_or_else(|e| panic!("running cargo to build {TESTFN_BIN}: {e}"));
     assert!(status.success(), "building {TESTFN_BIN} failed: {status}");
