@@ -147,6 +147,8 @@ impl EnvShared {
             mark_fetched(&mut state.slots, &invocation.request_id);
             return NextDecision::Deliver(invocation);
         }
+        // A `/next` whose connection went away no longer counts.
+        state.parked_next.retain(|waiter| !waiter.is_closed());
         let fetched = state.slots.iter().filter(|s| s.fetched).count();
         if fetched + state.parked_next.len() >= state.max_concurrency {
             return NextDecision::InvalidState("next requested while an invocation is in progress");
