@@ -320,15 +320,16 @@ impl LineState {
 
     fn take_tail(&self) -> String {
         let (a, b) = self.tail.as_slices();
-        let mut bytes = Vec::with_capacity(a.len() + b.len());
-        bytes.extend_from_slice(a);
-        bytes.extend_from_slice(b);
         // The cut may have landed inside a UTF-8 sequence: skip continuation bytes.
-        let start = bytes.iter().position(|&b| (b & 0xC0) != 0x80).unwrap_or(bytes.len());
-        match String::from_utf8(bytes[start..].to_vec()) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        let skip = a.iter().chain(b).position(|&byte| (byte & 0xC0) != 0x80).unwrap_or(a.len() + b.len());
+        let mut bytes = Vec::with_capacity(a.len() + b.len() - skip);
+        if skip < a.len() {
+            bytes.extend_from_slice(&a[skip..]);
+            bytes.extend_from_slice(b);
+        } else {
+            bytes.extend_from_slice(&b[skip - a.len()..]);
         }
+        String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 

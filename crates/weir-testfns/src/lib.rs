@@ -36,11 +36,7 @@ fn build_testfn() -> PathBuf {
         profile_dir.pop();
     }
     let target_dir = profile_dir.parent().expect("profile dir has a parent");
-    let profile_dir_name = profile_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("debug")
-        .to_owned();
+    let profile_dir_name = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_owned();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
