@@ -212,12 +212,19 @@ fn main() {
             drop(envs);
         }
 
+        // Simulate a bigger weir process: fork cost grows with the parent's mapped memory.
+        let ballast_mb: usize = std::env::var("WEIR_BENCH_PARENT_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let ballast = vec![1u8; ballast_mb * 1024 * 1024];
+        if ballast_mb > 0 {
+            println!("\n(parent holds {ballast_mb} MiB of touched memory)");
+        }
         if only("cold") {
             println!("\n== Cold start ==");
             cold_starts(&sandbox, || spec("provided.al2023", "x", &code), if quick { 10 } else { 50 }, "rust").await;
             bare_process_start(&testfn, if quick { 10 } else { 50 });
         }
 
+        drop(ballast);
         if only("python") {
             println!("\n== Python bootstraps ==");
             let system_python = sandbox.python_executable().unwrap().to_path_buf();

@@ -44,6 +44,8 @@ pub(crate) struct EnvPaths<'a> {
     pub runtime_api: &'a str,
     pub runtime_dir: &'a Path,
     pub tmp_dir: &'a Path,
+    /// The absolute code directory (`LAMBDA_TASK_ROOT`).
+    pub task_root: &'a Path,
     /// Directory of the Python interpreter, put first on `PATH` (python runtimes only).
     pub python_bin_dir: Option<&'a Path>,
 }
@@ -54,7 +56,7 @@ pub(crate) fn is_python_runtime(runtime: &str) -> bool {
 
 /// The complete environment, in the order it is applied (later entries win).
 pub(crate) fn build(spec: &EnvSpec, paths: &EnvPaths<'_>) -> Vec<(String, String)> {
-    let task_root = spec.code_dir.display().to_string();
+    let task_root = paths.task_root.display().to_string();
     let runtime_dir = paths.runtime_dir.display().to_string();
     let python = is_python_runtime(&spec.runtime);
     let mut path = String::new();

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use tokio::process::Child;
 use tokio::sync::{oneshot, watch};
 use tokio::task::AbortHandle;
 
@@ -18,7 +17,7 @@ use crate::SandboxInner;
 use crate::lock;
 use crate::logs::{LogPump, format_rfc3339_ms};
 use crate::memory::{EnvCgroup, MemoryTracker, resident_bytes_of};
-use crate::process::signal_group;
+use crate::process::{ChildProcess, signal_group};
 use crate::types::{ExitInfo, InitFailure, Invocation, InvocationResult, KillReason, Outcome, Report};
 
 /// How long to wait, after the process exited, for its output pipe to reach end of file
@@ -425,7 +424,7 @@ fn outcome_log_lines(request_id: &str, outcome: &Outcome) -> Vec<String> {
 
 /// Everything the supervisor needs to clean up after the process.
 pub(crate) struct Supervised {
-    pub(crate) child: Child,
+    pub(crate) child: ChildProcess,
     pub(crate) listener_task: AbortHandle,
     pub(crate) log_task: tokio::task::JoinHandle<()>,
     pub(crate) tmp_dir: PathBuf,
@@ -442,10 +441,7 @@ pub(crate) async fn supervise(shared: Arc<EnvShared>, sandbox: Arc<SandboxInner>
         supervised.log_task.abort();
     }
     let (code, signal) = match &status {
-        Ok(status) => {
-            use std::os::unix::process::ExitStatusExt as _;
-            (status.code(), status.signal())
-        }
+        Ok(status) => (status.code, status.signal),
         Err(_) => (None, None),
     };
     let mut oom = shared.memory.oom_killed();

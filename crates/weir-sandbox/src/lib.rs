@@ -28,6 +28,7 @@ mod runtime_api;
 mod types;
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use tokio::net::TcpListener;
-use tokio::process::Command;
 
 pub use env_vars::{DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, DUMMY_SESSION_TOKEN, RESERVED_ENV_VARS};
 pub use environment::Environment;
@@ -49,7 +49,7 @@ pub use types::{
 use environment::{EnvShared, Supervised, supervise};
 use logs::LogPump;
 use memory::{CgroupV2Parent, MemoryTracker, MemoryWatchdog};
-use process::Spawner;
+use process::{ChildProcess, ProcessSpec, Spawner};
 use python::PythonInfo;
 
 /// Largest function response (and error body) accepted: 6 MB (6,291,456 bytes).
@@ -94,8 +94,10 @@ impl Sandbox {
     /// interpreter (a missing one only fails later `python3.x` spawns), probes cgroup v2 and
     /// starts the memory watchdog and the spawner thread.
     pub fn new(config: SandboxConfig) -> io::Result<Sandbox> {
-        let runtime_dir = config.work_dir.join("runtime");
-        let tmp_root = config.work_dir.join("tmp");
+        // Absolute: children run with the function's code directory as their cwd.
+        let work_dir = std::path::absolute(&config.work_dir)?;
+        let runtime_dir = work_dir.join("runtime");
+        let tmp_root = work_dir.join("tmp");
         std::fs::create_dir_all(&runtime_dir)?;
         std::fs::create_dir_all(&tmp_root)?;
         let script = runtime_dir.join(python::RUNTIME_SCRIPT_NAME);
@@ -149,7 +151,8 @@ impl Sandbox {
     pub async fn spawn(&self, spec: EnvSpec) -> Result<Environment, SpawnError> {
         let inner = &self.inner;
         let spawned_at = Instant::now();
-        let mut command = self.command_for(&spec)?;
+        let (program, args) = self.command_for(&spec)?;
+        let cwd = std::path::absolute(&spec.code_dir)?;
 
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let runtime_api = listener.local_addr()?.to_string();
@@ -163,22 +166,20 @@ impl Sandbox {
             (true, Ok(python)) => python.bin_dir(),
             _ => None,
         };
-        let vars = env_vars::build(
+        let env = env_vars::build(
             &spec,
             &env_vars::EnvPaths {
                 runtime_api: &runtime_api,
                 runtime_dir: &inner.runtime_dir,
                 tmp_dir: &tmp_dir,
+                task_root: &cwd,
                 python_bin_dir,
             },
         );
-        command.env_clear().envs(vars).current_dir(&spec.code_dir).stdin(std::process::Stdio::null());
 
         // stdout and stderr share one pipe: one reader, and their lines keep their order.
         let (pipe_writer, pipe_reader) = tokio::net::unix::pipe::pipe()?;
-        let stdout = pipe_writer.into_blocking_fd()?;
-        let stderr = stdout.try_clone()?;
-        command.stdout(stdout).stderr(stderr);
+        let output = pipe_writer.into_blocking_fd()?;
 
         let memory_limit_bytes = u64::from(spec.memory_mb) * MIB;
         let cgroup = match &inner.cgroup {
@@ -189,9 +190,9 @@ impl Sandbox {
             Some((group, procs)) => (Some(group), Some(procs)),
             None => (None, None),
         };
-        process::configure_child(&mut command, cgroup_procs);
-
-        let child = match inner.spawner.spawn(command).await {
+        let process = ProcessSpec { program, args, env, cwd, output, cgroup_procs };
+        let started = inner.spawner.spawn(process).await;
+        let child = match started.and_then(ChildProcess::new) {
             Ok(child) => child,
             Err(e) => {
                 if let Some(group) = &cgroup {
@@ -201,7 +202,7 @@ impl Sandbox {
                 return Err(e.into());
             }
         };
-        let pid = child.id().expect("a just-spawned child has a pid");
+        let pid = child.pid();
 
         let watchdog_limit = match inner.config.memory_enforcement {
             MemoryEnforcement::Off => None,
@@ -237,8 +238,8 @@ impl Sandbox {
         Ok(Environment { shared, runtime_api_addr, sandbox: inner.clone() })
     }
 
-    /// The program and arguments for the spec's runtime.
-    fn command_for(&self, spec: &EnvSpec) -> Result<Command, SpawnError> {
+    /// The program (an absolute path) and its arguments for the spec's runtime.
+    fn command_for(&self, spec: &EnvSpec) -> Result<(PathBuf, Vec<OsString>), SpawnError> {
         let inner = &self.inner;
         if spec.runtime.starts_with("provided") {
             if !matches!(spec.runtime.as_str(), "provided" | "provided.al2" | "provided.al2023") {
@@ -253,7 +254,7 @@ impl Sandbox {
                     bootstrap.display()
                 )));
             }
-            return Ok(Command::new(bootstrap));
+            return Ok((std::path::absolute(bootstrap)?, Vec::new()));
         }
         let Some(minor) = spec.runtime.strip_prefix("python3.") else {
             return Err(SpawnError::UnsupportedRuntime(spec.runtime.clone()));
@@ -267,16 +268,15 @@ impl Sandbox {
             tracing::warn!(runtime = %spec.runtime, interpreter = %python.version,
                 "running a {} function with Python {}", spec.runtime, python.version);
         }
-        let mut command = Command::new(&python.executable);
-        command.arg("-u");
+        let mut args: Vec<OsString> = vec!["-u".into()];
         match inner.config.python_bootstrap {
             PythonBootstrap::Weir => {
-                command.arg(inner.runtime_dir.join(python::RUNTIME_SCRIPT_NAME));
+                args.push(inner.runtime_dir.join(python::RUNTIME_SCRIPT_NAME).into());
             }
             PythonBootstrap::Awslambdaric => {
-                command.args(["-m", "awslambdaric"]).arg(&spec.handler);
+                args.extend(["-m".into(), "awslambdaric".into(), spec.handler.clone().into()]);
             }
         }
-        Ok(command)
+        Ok((python.executable.clone(), args))
     }
 }

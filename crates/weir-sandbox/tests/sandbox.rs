@@ -494,6 +494,23 @@ async fn awslambdaric_runs_as_a_provided_bootstrap() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtimes_start_with_default_signal_handling_and_nothing_blocked() {
+    within(60, async {
+        let h = Harness::new();
+        // weir (a Rust program) ignores SIGPIPE and its spawner blocks signals around clone:
+        // neither may be inherited by a function.
+        let script = "#!/bin/sh\nexec grep -E '^(SigBlk|SigIgn):' /proc/self/status\n";
+        let env = h.sandbox.spawn(h.provided_spec(script)).await.unwrap();
+        let blocked = h.sink.wait_for_line("SigBlk:").await.line;
+        let ignored = h.sink.wait_for_line("SigIgn:").await.line;
+        assert_eq!(blocked, "SigBlk:\t0000000000000000");
+        assert_eq!(ignored, "SigIgn:\t0000000000000000");
+        env.exited().await;
+    })
+    .await;
+}
+
 /// True when `pid` no longer runs (gone, or a zombie waiting for its new parent to reap it).
 fn not_running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
