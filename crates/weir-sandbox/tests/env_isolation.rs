@@ -74,12 +74,9 @@ async fn check_environments(leaky_path: String) {
 
     assert_eq!(std::env::var(MARKER).unwrap(), "must-not-leak");
     assert!(!vars.contains_key(MARKER));
-    for (name, _) in std::env::vars() {
-        if !matches!(name.as_str(), "PATH" | "LANG" | "TZ" | "LD_LIBRARY_PATH" | "TMPDIR") {
-            assert!(!vars.contains_key(&name), "{name} leaked from the test process");
-        }
-    }
     let names: Vec<&str> = vars.keys().map(String::as_str).collect();
+    // Only these names, whatever the test process's own environment holds (which may even
+    // contain some of the same names, e.g. when run from inside a Lambda-like shell).
     assert_eq!(
         names,
         [

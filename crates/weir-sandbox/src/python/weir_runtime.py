@@ -11,7 +11,7 @@ Standard library only. Embedded into weir-sandbox with include_str!.
 import importlib
 import json
 import os
-import socket
+import _socket  # not `socket`: its enum/selectors imports cost milliseconds of cold start
 import sys
 import time
 
@@ -34,8 +34,14 @@ class RuntimeClient:
         self.pending = b""
 
     def _connect(self):
-        self.sock = socket.create_connection(self.address)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            sock.connect(self.address)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
         self.pending = b""
 
     def _close(self):
