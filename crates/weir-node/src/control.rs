@@ -102,6 +102,14 @@ fn validate_runtime(runtime: &str) -> Result<(), AwsError> {
 }
 
 fn validate_environment(variables: &BTreeMap<String, String>) -> Result<(), AwsError> {
+    let reserved: Vec<&str> =
+        variables.keys().map(String::as_str).filter(|k| weir_sandbox::RESERVED_ENV_VARS.contains(k)).collect();
+    if !reserved.is_empty() {
+        return Err(AwsError::invalid_parameter(format!(
+            "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
+            reserved.join(", ")
+        )));
+    }
     let size: usize = variables.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > MAX_ENVIRONMENT_BYTES {
         return Err(AwsError::invalid_parameter(

@@ -77,6 +77,10 @@ pub(crate) enum InitErrorDecision {
 pub(crate) struct EnvShared {
     pub(crate) env_id: u64,
     pub(crate) function_version: Box<str>,
+    /// On-demand environments report their init on the first invocation's
+    /// REPORT line; provisioned ones initialised before any traffic and do
+    /// not (as on Lambda).
+    reports_init: bool,
     pub(crate) memory_size_mb: u32,
     pub(crate) pid: u32,
     pub(crate) pgid: i32,
@@ -93,6 +97,7 @@ impl EnvShared {
     pub(crate) fn new(
         env_id: u64,
         function_version: &str,
+        reports_init: bool,
         memory_size_mb: u32,
         pid: u32,
         spawned_at: Instant,
@@ -102,6 +107,7 @@ impl EnvShared {
         EnvShared {
             env_id,
             function_version: function_version.into(),
+            reports_init,
             memory_size_mb,
             pid,
             pgid: pid as i32,
@@ -130,7 +136,9 @@ impl EnvShared {
             Readiness::Initializing => {
                 let init = self.spawned_at.elapsed();
                 state.readiness = Readiness::Ready(init);
-                state.init_duration_unreported = Some(init);
+                if self.reports_init {
+                    state.init_duration_unreported = Some(init);
+                }
                 self.readiness.send_replace(Readiness::Ready(init));
                 if let Some(bytes) = resident_bytes_of(self.pid) {
                     self.memory.observe(bytes);

@@ -32,7 +32,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use tokio::net::TcpListener;
@@ -62,6 +62,21 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn resolve_python(configured: &Path) -> Result<PythonInfo, String> {
+    let python = python::resolve(configured);
+    if let Err(why) = &python {
+        tracing::warn!(%why, "no usable Python interpreter: python3.x functions will not start");
+    }
+    python
+}
+
+impl SandboxInner {
+    /// The interpreter, resolving it now if the background probe has not yet.
+    fn python(&self) -> &Result<PythonInfo, String> {
+        self.python.get_or_init(|| resolve_python(&self.config.python))
+    }
+}
+
 /// Starts execution environments. Cheap to clone; all clones share one watchdog and one
 /// spawner thread. Environments keep the sandbox's shared parts alive while they exist.
 #[derive(Clone)]
@@ -73,7 +88,10 @@ pub(crate) struct SandboxInner {
     pub(crate) config: SandboxConfig,
     runtime_dir: PathBuf,
     tmp_root: PathBuf,
-    python: Result<PythonInfo, String>,
+    /// Resolved on a background thread at start (a pyenv shim can take
+    /// hundreds of milliseconds), or by the first Python spawn, whichever
+    /// comes first.
+    python: Arc<OnceLock<Result<PythonInfo, String>>>,
     python_version_warned: Mutex<HashSet<String>>,
     pub(crate) watchdog: MemoryWatchdog,
     cgroup: Option<CgroupV2Parent>,
@@ -107,9 +125,13 @@ impl Sandbox {
             std::fs::write(&partial, python::RUNTIME_SCRIPT)?;
             std::fs::rename(&partial, &script)?;
         }
-        let python = python::resolve(&config.python);
-        if let Err(why) = &python {
-            tracing::warn!(%why, "no usable Python interpreter: python3.x functions will not start");
+        // Resolving the interpreter can be slow (shims): never on the start path.
+        let python = Arc::new(OnceLock::new());
+        {
+            let (python, configured) = (python.clone(), config.python.clone());
+            std::thread::Builder::new().name("weir-python-probe".into()).spawn(move || {
+                python.get_or_init(|| resolve_python(&configured));
+            })?;
         }
         let cgroup = match config.memory_enforcement {
             MemoryEnforcement::Auto => memory::probe_cgroup_v2(),
@@ -143,7 +165,7 @@ impl Sandbox {
 
     /// The Python interpreter `python3.x` functions run with, if one was found.
     pub fn python_executable(&self) -> Option<&Path> {
-        self.inner.python.as_ref().ok().map(|p| p.executable.as_path())
+        self.inner.python().as_ref().ok().map(|p| p.executable.as_path())
     }
 
     /// Starts an environment. Returns as soon as the process is running; use
@@ -162,7 +184,7 @@ impl Sandbox {
         }
         std::fs::create_dir_all(&tmp_dir)?;
 
-        let python_bin_dir = match (env_vars::is_python_runtime(&spec.runtime), &inner.python) {
+        let python_bin_dir = match (env_vars::is_python_runtime(&spec.runtime), inner.python()) {
             (true, Ok(python)) => python.bin_dir(),
             _ => None,
         };
@@ -221,6 +243,7 @@ impl Sandbox {
         let shared = Arc::new(EnvShared::new(
             spec.env_id,
             &spec.function_version,
+            spec.init_type == InitType::OnDemand,
             spec.memory_mb,
             pid,
             spawned_at,
@@ -262,7 +285,7 @@ impl Sandbox {
         if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
             return Err(SpawnError::UnsupportedRuntime(spec.runtime.clone()));
         }
-        let python = inner.python.as_ref().map_err(|why| SpawnError::InvalidEntrypoint(why.clone()))?;
+        let python = inner.python().as_ref().map_err(|why| SpawnError::InvalidEntrypoint(why.clone()))?;
         let wanted = &spec.runtime["python".len()..];
         if wanted != python.version && lock(&inner.python_version_warned).insert(spec.runtime.clone()) {
             tracing::warn!(runtime = %spec.runtime, interpreter = %python.version,
