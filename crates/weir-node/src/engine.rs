@@ -87,6 +87,8 @@ pub struct Engine {
     sandbox: Sandbox,
     specs: Arc<dyn SpecSource>,
     me: Weak<Engine>,
+    /// Duration, init and memory of each finished invocation (telemetry).
+    pub observations: crate::telemetry::observations::Observations,
 }
 
 impl Engine {
@@ -104,6 +106,7 @@ impl Engine {
             sandbox,
             specs,
             me: me.clone(),
+            observations: Default::default(),
         });
         tokio::spawn(run_timers(Arc::downgrade(&engine), engine.timer.clone()));
         engine
@@ -351,15 +354,22 @@ impl Engine {
                 (InvocationOutcome::FunctionError, false)
             }
         };
+        let report = (result.report.duration, result.report.max_memory_used_mb, result.report.init_duration);
         let mut actions = Vec::new();
-        {
+        let target = {
             let mut state = self.lock();
             let now = self.clock.now();
+            let target = state.core.env_target(env);
             state.core.handle_env_event(now, env, EnvEvent::InvocationFinished { invocation, outcome, reusable });
             if let Some(pending) = state.pending.remove(&invocation) {
                 actions.push(Action::Reply { reply: pending.reply, completion: Completion::Finished(result) });
             }
             self.drain(&mut state, &mut actions);
+            target
+        };
+        // Recorded before the caller is answered, so a scrape after the answer sees it.
+        if let Some((function, _)) = target {
+            self.observations.record(function, report.0, report.1, report.2);
         }
         self.perform(actions);
     }

@@ -26,6 +26,7 @@ pub mod logs;
 pub mod metrics;
 pub mod registry;
 pub mod sqs;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub struct Node {
     pub async_invoker: async_invoke::AsyncInvoker,
     pub sqs: sqs::SqsService,
     pub mappings: esm::Mappings,
+    pub telemetry: telemetry::Telemetry,
 }
 
 /// Builds environment specs from the registry.
@@ -185,10 +187,12 @@ pub async fn start(config: NodeConfig) -> Result<Running, StartError> {
         async_invoker: async_invoke::AsyncInvoker::default(),
         sqs: sqs::SqsService::default(),
         mappings: esm::Mappings::default(),
+        telemetry: telemetry::Telemetry::default(),
     });
     async_invoke::AsyncInvoker::start(&node).await;
     sqs::SqsService::start(&node);
     esm::Mappings::start(&node).await;
+    telemetry::Telemetry::start(&node);
 
     let app = http::router(node.clone());
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();

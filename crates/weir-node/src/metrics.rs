@@ -1,10 +1,13 @@
 //! Counters the node keeps itself (the core keeps the concurrency ones):
 //! per function, the asynchronous-invocation metrics Lambda publishes.
+//! Never: formats or exports them (that is `telemetry`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::telemetry::histogram::Histogram;
 
 /// `AsyncEventsReceived`, `AsyncEventAge`, `AsyncEventsDropped`,
 /// `DeadLetterErrors`, `DestinationDeliveryFailures` of one function.
@@ -14,18 +17,13 @@ pub struct AsyncCounters {
     pub events_dropped: AtomicU64,
     pub dead_letter_errors: AtomicU64,
     pub destination_delivery_failures: AtomicU64,
-    /// Event ages at invocation: count, sum and maximum, in milliseconds.
-    pub age_count: AtomicU64,
-    pub age_sum_ms: AtomicU64,
-    pub age_max_ms: AtomicU64,
+    /// Event ages at each invocation.
+    pub age: Histogram,
 }
 
 impl AsyncCounters {
     pub fn observe_age(&self, age: Duration) {
-        let ms = age.as_millis() as u64;
-        self.age_count.fetch_add(1, Ordering::Relaxed);
-        self.age_sum_ms.fetch_add(ms, Ordering::Relaxed);
-        self.age_max_ms.fetch_max(ms, Ordering::Relaxed);
+        self.age.record(age);
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {
@@ -45,13 +43,15 @@ pub struct Metrics {
 impl Metrics {
     pub fn asynchronous(&self, function: &str) -> Arc<AsyncCounters> {
         let mut map = self.asynchronous.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(counters) = map.get(function) {
+            return counters.clone();
+        }
         map.entry(function.to_string()).or_default().clone()
     }
 
+    /// Every function's counters (unordered).
     pub fn asynchronous_all(&self) -> Vec<(String, Arc<AsyncCounters>)> {
         let map = self.asynchronous.lock().unwrap_or_else(|p| p.into_inner());
-        let mut all: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }
