@@ -62,6 +62,14 @@ fn not_for_this_queue_type(parameter: &str) -> AwsError {
     ))
 }
 
+/// Separates the group from the deduplication id in stored ids of `messageGroup`-scoped queues.
+const GROUP_SCOPE_SEPARATOR: char = '\u{1}';
+
+/// The deduplication id the client gave (or SQS derived), without a group scope prefix.
+fn client_dedup_id(stored: &str) -> &str {
+    stored.rsplit(GROUP_SCOPE_SEPARATOR).next().unwrap_or(stored)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -116,6 +124,13 @@ fn prepare(node: &Node, queue: &QueueState, message: OutgoingMessage) -> Result<
                     "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
                 ));
             }
+        };
+        // DeduplicationScope=messageGroup: the store deduplicates queue-wide, so the group is
+        // folded into the stored id (behind a separator no valid token contains).
+        let dedup = if queue.doc.value("DeduplicationScope") == Some("messageGroup") {
+            format!("{group}{GROUP_SCOPE_SEPARATOR}{dedup}")
+        } else {
+            dedup
         };
         (Some(group), Some(dedup))
     } else {
@@ -333,7 +348,7 @@ fn render_messages(
         put("ApproximateFirstReceiveTimestamp", Some(message.first_receive_at_ms.unwrap_or(now).to_string()));
         if queue.meta.fifo {
             put("SequenceNumber", Some(format!("{:020}", message.seq)));
-            put("MessageDeduplicationId", message.dedup_id.clone());
+            put("MessageDeduplicationId", message.dedup_id.as_deref().map(client_dedup_id).map(str::to_string));
         }
         put("MessageGroupId", message.group_id.clone());
         put("AWSTraceHeader", stored.system_attributes.get("AWSTraceHeader").and_then(|v| v.string_value.clone()));
@@ -625,8 +640,7 @@ mod tests {
 
     #[test]
     fn batch_ids_are_checked_in_sqs_order() {
-        let ids =
-            |list: &[Option<&'static str>]| check_batch_ids(list.iter().copied(), "Entry").map_err(|e| e.code);
+        let ids = |list: &[Option<&'static str>]| check_batch_ids(list.iter().copied(), "Entry").map_err(|e| e.code);
         assert_eq!(ids(&[]), Err("EmptyBatchRequest"));
         assert_eq!(ids(&[Some("a"); 11]), Err("TooManyEntriesInBatchRequest"));
         assert_eq!(ids(&[Some("a"), Some("a")]), Err("BatchEntryIdsNotDistinct"));

@@ -495,6 +495,15 @@ out["attempt_replay"] = {"bodies": [m["Body"] for m in got],
                          "other_attempt": len(other),
                          "dedup_is_sha256": got[0]["Attributes"]["MessageDeduplicationId"] == hashlib.sha256(b"same body").hexdigest()}
 
+gq = sqs.create_queue(QueueName="scoped.fifo", Attributes={"FifoQueue": "true", "DeduplicationScope": "messageGroup",
+                                                            "FifoThroughputLimit": "perMessageGroupId"})["QueueUrl"]
+x = sqs.send_message(QueueUrl=gq, MessageBody="x", MessageGroupId="g1", MessageDeduplicationId="same")
+y = sqs.send_message(QueueUrl=gq, MessageBody="y", MessageGroupId="g2", MessageDeduplicationId="same")
+z = sqs.send_message(QueueUrl=gq, MessageBody="z", MessageGroupId="g1", MessageDeduplicationId="same")
+scoped = sqs.receive_message(QueueUrl=gq, MaxNumberOfMessages=10, AttributeNames=["MessageDeduplicationId"])["Messages"]
+out["group_scope"] = {"distinct_groups": x["MessageId"] != y["MessageId"], "same_group_dup": z["MessageId"] == x["MessageId"],
+                      "received": sorted((m["Body"], m["Attributes"]["MessageDeduplicationId"]) for m in scoped)}
+
 out["no_group"] = error_of(sqs.send_message, QueueUrl=q, MessageBody="x", MessageDeduplicationId="z")
 out["no_dedup"] = error_of(sqs.send_message, QueueUrl=q, MessageBody="x", MessageGroupId="g")
 out["delay_on_fifo"] = error_of(sqs.send_message, QueueUrl=q, MessageBody="x", MessageGroupId="g", MessageDeduplicationId="y", DelaySeconds=5)
@@ -527,6 +536,10 @@ async fn fifo_queues_keep_group_order_one_batch_per_group_and_deduplicate_for_fi
     assert_eq!(replay["same_handles"], true);
     assert_eq!(replay["other_attempt"], 0);
     assert_eq!(replay["dedup_is_sha256"], true);
+    assert_eq!(
+        out["group_scope"],
+        serde_json::json!({"distinct_groups": true, "same_group_dup": true, "received": [["x", "same"], ["y", "same"]]})
+    );
     assert_error(&out, "no_group", "ClientError", "MissingParameter");
     assert_error(&out, "no_dedup", "ClientError", "InvalidParameterValue");
     assert_error(&out, "delay_on_fifo", "ClientError", "InvalidParameterValue");
