@@ -12,6 +12,7 @@
 //! - `{"env": true}`: respond with the process environment as a JSON object
 //! - `{"context": true}`: respond with the invocation context the runtime received
 //! - `{"fds": true}`: respond with the open file descriptors (`{"3": "socket:[..]", ...}`)
+//! - `{"Records": [...]}` (an SQS batch): process nothing, answer `{"batchItemFailures": []}`
 //! - otherwise: echo the payload.
 //!
 //! Environment: `WEIR_TESTFN_INIT=fail` makes init fail (the process exits with status 3 before
@@ -92,6 +93,9 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
             "log_stream": context.env_config.log_stream,
             "log_group": context.env_config.log_group,
         }));
+    }
+    if payload.get("Records").is_some_and(Value::is_array) {
+        return Ok(json!({ "batchItemFailures": [] }));
     }
     Ok(payload)
 }
