@@ -10,6 +10,8 @@ mod concurrency;
 mod crash;
 mod event_sources;
 mod faults;
+mod fidelity;
 mod functions;
+mod metrics;
 mod sqs;
 mod up;
