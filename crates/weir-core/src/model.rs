@@ -218,9 +218,10 @@ pub(crate) struct Env {
     pub listed: bool,
     /// The function timeout of the configuration it was started with.
     pub timeout: Duration,
-    /// Distinguishes idle periods, so an old idle timer never reaps an
-    /// environment that has been used since.
-    pub idle_epoch: u32,
+    /// When its armed idle timer fires, if one is armed.
+    pub idle_timer: Option<Instant>,
+    /// When its armed invocation-timeout timer fires, if one is armed.
+    pub timeout_timer: Option<Instant>,
 }
 
 /// Where an environment sits, copied out so the controller can update its
@@ -267,6 +268,8 @@ pub(crate) enum InvocationState {
 
 #[derive(Debug)]
 pub(crate) struct Invocation {
+    /// When it times out (set when it is dispatched).
+    pub deadline: Instant,
     pub function: FunctionId,
     pub version: Version,
     pub state: InvocationState,

@@ -5,7 +5,9 @@
 //! removed eagerly: the controller checks on expiry whether the timer still
 //! applies (the invocation finished, the environment was reused…) and drops
 //! it otherwise. To keep memory proportional to live timers, the queue is
-//! compacted when stale entries dominate.
+//! compacted when stale entries dominate. Per-environment timers are armed
+//! at most once at a time and re-armed on expiry, which keeps the queue about
+//! as large as the number of environments.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -15,13 +17,16 @@ use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
-    /// The invocation's function timeout.
-    InvocationTimeout(InvocationId),
+    /// The earliest function timeout among the environment's running
+    /// invocations. One is armed per environment at a time: a later
+    /// deadline is re-armed when this one fires, so a busy environment
+    /// costs one timer per timeout period, not one per invocation.
+    InvocationTimeout(EnvId),
     /// The environment's init limit.
     InitDeadline(EnvId),
-    /// The environment has been idle for the idle timeout; `idle_epoch`
-    /// identifies which idle period the timer belongs to.
-    Idle { env: EnvId, idle_epoch: u32 },
+    /// The environment may have been idle for the idle timeout (re-armed
+    /// when it has been used since). One armed per environment at a time.
+    Idle(EnvId),
     /// An invocation waiting for a host slot has waited too long.
     HostWait(InvocationId),
     /// A host waiter's function may start an environment again (its

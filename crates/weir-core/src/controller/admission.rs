@@ -128,6 +128,7 @@ impl Controller {
         provisioned: bool,
     ) -> InvocationId {
         InvocationId(self.invocations.insert_with(|_| Invocation {
+            deadline: Instant::ZERO,
             function,
             version: request.version,
             state,

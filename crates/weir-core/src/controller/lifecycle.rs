@@ -15,15 +15,11 @@ use crate::timers::Timer;
 /// Whether a timer still applies to the state it was set for.
 pub(super) fn timer_applies(envs: &Slab<Env>, invocations: &Slab<Invocation>, timer: &Timer) -> bool {
     match *timer {
-        Timer::InvocationTimeout(id) => {
-            invocations.get(id.0).is_some_and(|i| matches!(i.state, InvocationState::Running(_)))
-        }
+        Timer::InvocationTimeout(env) => envs.get(env.0).is_some_and(|e| e.timeout_timer.is_some()),
         Timer::HostWait(id) => invocations.get(id.0).is_some_and(|i| i.state == InvocationState::WaitingForHost),
         Timer::InitDeadline(env) => envs.get(env.0).is_some_and(|e| e.state == EnvState::Initializing),
         Timer::HostRetry => true,
-        Timer::Idle { env, idle_epoch } => envs
-            .get(env.0)
-            .is_some_and(|e| e.state == EnvState::Ready && e.running.is_empty() && e.idle_epoch == idle_epoch),
+        Timer::Idle(env) => envs.get(env.0).is_some_and(|e| e.idle_timer.is_some()),
     }
 }
 
@@ -50,12 +46,12 @@ impl Controller {
             return;
         }
         match timer {
-            Timer::InvocationTimeout(invocation) => self.invocation_timed_out(invocation),
+            Timer::InvocationTimeout(env) => self.timeouts_due(now, env),
             Timer::InitDeadline(env) => {
                 let limit = self.init_limit(env);
                 self.env_init_failed(env, InvocationFailure::InitTimedOut { limit }, StopReason::InitTimedOut)
             }
-            Timer::Idle { env, .. } => self.stop_env(env, StopReason::Idle),
+            Timer::Idle(env) => self.idle_due(now, env),
             Timer::HostWait(invocation) => self.host_wait_expired(invocation),
             Timer::HostRetry => self.pump_host(now),
         }
@@ -90,7 +86,8 @@ impl Controller {
             bound: None,
             spawned_at: now,
             idle_since: now,
-            idle_epoch: 0,
+            idle_timer: None,
+            timeout_timer: None,
             listed: false,
             timeout: settings.timeout,
         }));
@@ -289,7 +286,11 @@ impl Controller {
             env.idle_since = now;
         }
         let (function_id, version, provisioned, listed) = (env.function, env.version, env.is_provisioned(), env.listed);
-        let epoch = env.idle_epoch;
+        let arm_idle = idle && !provisioned && env.idle_timer.is_none();
+        let idle_due = now + self.config.idle_timeout;
+        if arm_idle {
+            env.idle_timer = Some(idle_due);
+        }
         env.listed = true;
         let function = &mut self.functions[function_id.index()];
         let i = function.pool_index(version).expect("checked in loop");
@@ -302,8 +303,8 @@ impl Controller {
             }
         }
         list.push(env_id);
-        if idle && !provisioned {
-            self.timers.push(now + self.config.idle_timeout, Timer::Idle { env: env_id, idle_epoch: epoch });
+        if arm_idle {
+            self.timers.push(idle_due, Timer::Idle(env_id));
         }
     }
 
@@ -331,8 +332,11 @@ impl Controller {
     ) {
         let env = self.envs.get_mut(env_id.0).expect("dispatch to a live environment");
         env.running.push(invocation);
-        env.idle_epoch = env.idle_epoch.wrapping_add(1);
-        let timeout = env.timeout;
+        let deadline = now + env.timeout;
+        let arm_timeout = env.timeout_timer.is_none();
+        if arm_timeout {
+            env.timeout_timer = Some(deadline);
+        }
         if env.listed && !env.has_spare_capacity() {
             let (function, version, provisioned) = (env.function, env.version, env.is_provisioned());
             env.listed = false;
@@ -345,9 +349,12 @@ impl Controller {
                 list.retain(|&e| e != env_id);
             }
         }
-        self.invocations.get_mut(invocation.0).expect("dispatched invocation exists").state =
-            InvocationState::Running(env_id);
-        self.timers.push(now + timeout, Timer::InvocationTimeout(invocation));
+        let inv = self.invocations.get_mut(invocation.0).expect("dispatched invocation exists");
+        inv.state = InvocationState::Running(env_id);
+        inv.deadline = deadline;
+        if arm_timeout {
+            self.timers.push(deadline, Timer::InvocationTimeout(env_id));
+        }
         self.effects.push_back(Effect::Dispatch { invocation, env: env_id, init_duration });
     }
 
@@ -376,6 +383,50 @@ impl Controller {
             self.offer(now, env_id);
         } else {
             self.stop_env(env_id, StopReason::Failed);
+        }
+    }
+
+    /// An environment's timeout timer fired: time out what is overdue and
+    /// re-arm for the next deadline of what still runs.
+    fn timeouts_due(&mut self, now: Instant, env_id: EnvId) {
+        let Some(env) = self.envs.get_mut(env_id.0) else { return };
+        env.timeout_timer = None;
+        let mut overdue = None;
+        let mut next: Option<Instant> = None;
+        for &invocation in &env.running {
+            let deadline = self.invocations.get(invocation.0).map_or(now, |i| i.deadline);
+            if deadline <= now {
+                overdue.get_or_insert(invocation);
+            } else {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        match overdue {
+            Some(invocation) => self.invocation_timed_out(invocation),
+            None => {
+                if let Some(at) = next {
+                    env.timeout_timer = Some(at);
+                    self.timers.push(at, Timer::InvocationTimeout(env_id));
+                }
+            }
+        }
+    }
+
+    /// An environment's idle timer fired: stop it if it really has been
+    /// idle that long, otherwise re-arm for when it will have been.
+    fn idle_due(&mut self, now: Instant, env_id: EnvId) {
+        let idle_timeout = self.config.idle_timeout;
+        let Some(env) = self.envs.get_mut(env_id.0) else { return };
+        env.idle_timer = None;
+        if env.state != EnvState::Ready || !env.running.is_empty() || env.is_provisioned() {
+            return; // armed again when it next becomes idle
+        }
+        let due = env.idle_since + idle_timeout;
+        if due <= now {
+            self.stop_env(env_id, StopReason::Idle);
+        } else {
+            env.idle_timer = Some(due);
+            self.timers.push(due, Timer::Idle(env_id));
         }
     }
 
