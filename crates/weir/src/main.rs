@@ -1,10 +1,11 @@
 //! The `weir` command: thin wiring over the library crates.
 //!
-//! `serve` runs a node; `invoke` and `logs` talk to a running one over HTTP;
+//! `serve` runs a node; `invoke`, `logs` and `top` talk to a running one over HTTP;
 //! `simulate` runs a scenario through the core on a virtual clock.
 
 mod client;
 mod serve;
+mod top;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     Logs(client::LogsArgs),
     /// Run a scenario through the concurrency core on a virtual clock.
     Simulate(weir_sim::cli::SimulateArgs),
+    /// Live view of a running server: concurrency, rates, throttles, latency, queues.
+    Top(top::TopArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
             Command::Up(args) => up::run(args).await,
             Command::Invoke(args) => client::invoke(args).await,
             Command::Logs(args) => client::logs(args).await,
+            Command::Top(args) => top::run(args).await,
             Command::Simulate(_) => unreachable!("handled above"),
         }
     })
