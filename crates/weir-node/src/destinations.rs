@@ -7,7 +7,6 @@
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use weir_store::{NewMessage, QueueStore};
 use weir_wire::lambda::parse_function_name;
 use weir_wire::sqs::{MessageAttributeValue, StoredAttributes, queue_name_from_arn};
 
@@ -123,23 +122,11 @@ pub async fn deliver_dead_letter(
     }
 }
 
+/// Sends through the queue service, as SendMessage would (validation,
+/// counters, the queue's delay).
 async fn send_to_queue(node: &Node, name: &str, body: Bytes, attributes: StoredAttributes) -> Result<(), String> {
-    let store = &node.control.store;
-    let queue = store
-        .get_queue(name)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("queue {name} does not exist"))?;
-    let message = NewMessage {
-        message_id: uuid::Uuid::new_v4().to_string(),
-        body,
-        attributes: Bytes::from(attributes.to_bytes()),
-        delay_ms: 0,
-        group_id: None,
-        dedup_id: None,
-    };
-    store.send(queue.id, vec![message], node.clock.epoch_ms()).await.map_err(|e| e.to_string())?;
-    Ok(())
+    let queue = node.sqs.queue_by_name(node, name).await.ok_or_else(|| format!("queue {name} does not exist"))?;
+    crate::sqs::send_internal(node, &queue, body, attributes).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -275,3 +275,44 @@ async fn event_invoke_config_follows_the_lambda_api() {
     assert_eq!(weir.call("DELETE", "/2019-09-25/functions/f/event-invoke-config", &[], "").await.status, 204);
     assert_eq!(weir.call("GET", "/2019-09-25/functions/f/event-invoke-config", &[], "").await.status, 404);
 }
+
+#[tokio::test]
+async fn failed_events_land_in_the_dead_letter_queue_with_lambdas_attributes() {
+    let files = Files::new();
+    let weir = Weir::start(&["--clock", "manual"]);
+    let dlq = weir.sqs("CreateQueue", json!({"QueueName": "events-dlq"})).await;
+    let mut spec = python_function("doomed", RECORDER);
+    spec["Environment"] = json!({"Variables": {"RECORD_FILE": files.path("doomed.jsonl").to_str().unwrap()}});
+    spec["DeadLetterConfig"] = json!({"TargetArn": "arn:aws:sqs:us-east-1:000000000000:events-dlq"});
+    weir.create_function(spec).await;
+    weir.json("PUT", "/2019-09-25/functions/doomed/event-invoke-config", json!({"MaximumRetryAttempts": 0})).await;
+    let accepted = event(&weir, "doomed", json!({"fail": true, "order": 9})).await;
+    let request_id = accepted.header("x-amzn-requestid").unwrap().to_string();
+    let got = eventually(Duration::from_secs(20), async || {
+        let r = weir
+            .sqs("ReceiveMessage", json!({"QueueUrl": dlq["QueueUrl"], "MessageAttributeNames": ["All"], "WaitTimeSeconds": 0}))
+            .await;
+        r["Messages"].as_array().is_some_and(|m| !m.is_empty())
+    })
+    .await;
+    assert!(got, "the failed event reached the dead-letter queue");
+    // Visible again at once: the manual clock never advanced past the visibility timeout,
+    // so make it visible explicitly and read it.
+    let messages = weir
+        .sqs("ReceiveMessage", json!({"QueueUrl": dlq["QueueUrl"], "MessageAttributeNames": ["All"], "VisibilityTimeout": 0}))
+        .await;
+    let message = messages["Messages"].as_array().and_then(|m| m.first()).cloned();
+    let message = match message {
+        Some(m) => m,
+        None => {
+            advance(&weir, 31).await;
+            weir.sqs("ReceiveMessage", json!({"QueueUrl": dlq["QueueUrl"], "MessageAttributeNames": ["All"]})).await["Messages"][0].clone()
+        }
+    };
+    assert_eq!(serde_json::from_str::<Value>(message["Body"].as_str().unwrap()).unwrap(), json!({"fail": true, "order": 9}));
+    let attributes = &message["MessageAttributes"];
+    assert_eq!(attributes["RequestID"]["StringValue"], request_id.as_str());
+    assert_eq!(attributes["ErrorCode"]["DataType"], "Number");
+    assert!(attributes["ErrorMessage"]["StringValue"].as_str().unwrap().contains("failing on purpose"));
+    assert_eq!(records(&files.path("doomed.jsonl")).len(), 1, "MaximumRetryAttempts 0: no retry");
+}
