@@ -291,7 +291,10 @@ impl Sandbox {
             tracing::warn!(runtime = %spec.runtime, interpreter = %python.version,
                 "running a {} function with Python {}", spec.runtime, python.version);
         }
-        let mut args: Vec<OsString> = vec!["-u".into()];
+        // -u: unbuffered, so log lines reach the pipe before the response.
+        // -B: never write bytecode into the code directory (Lambda's is
+        // read-only; a `weir up --watch` folder must never run stale .pyc).
+        let mut args: Vec<OsString> = vec!["-u".into(), "-B".into()];
         match inner.config.python_bootstrap {
             PythonBootstrap::Weir => {
                 args.push(inner.runtime_dir.join(python::RUNTIME_SCRIPT_NAME).into());
