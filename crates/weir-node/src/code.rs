@@ -131,7 +131,10 @@ fn unpack(bytes: &[u8], dest: &Path) -> Result<(), AwsError> {
     let mut total: u64 = 0;
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(invalid_zip)?;
-        let Some(relative) = entry.enclosed_name() else {
+        // Absolute names are refused outright (zip's `enclosed_name` would
+        // quietly make them relative); `..` that escapes is refused by it.
+        let absolute = entry.name().is_ok_and(|n| n.starts_with('/') || n.starts_with('\\'));
+        let Some(relative) = entry.enclosed_name().filter(|_| !absolute) else {
             return Err(invalid_zip(format!("entry {:?} escapes the code directory", entry.name())));
         };
         if entry.is_symlink() {

@@ -94,13 +94,15 @@ mod tests {
     #[test]
     fn keeps_a_bounded_ring_and_filters_by_time_and_request() {
         let store = LogStore::default();
-        let mut follower = store.follow("f");
         for i in 0..(LINES_PER_FUNCTION as u64 + 5) {
             record(&store, Some(if i % 2 == 0 { "a" } else { "b" }), i, "x");
         }
         assert_eq!(store.recent("f", 0, None).len(), LINES_PER_FUNCTION);
         assert_eq!(store.recent("f", 0, Some("a")).len(), LINES_PER_FUNCTION / 2);
         assert_eq!(store.recent("f", LINES_PER_FUNCTION as u64, None).len(), 5);
-        assert!(follower.try_recv().is_ok());
+        // Followers see new lines as they come.
+        let mut follower = store.follow("f");
+        record(&store, Some("c"), 99_999, "new");
+        assert_eq!(follower.try_recv().unwrap().line, "new");
     }
 }
