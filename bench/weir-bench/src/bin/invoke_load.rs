@@ -1,0 +1,48 @@
+//! A closed-loop Lambda Invoke load generator for any endpoint (weir or a
+//! peer such as `cargo lambda watch`): the same client for both, so figures
+//! compare. `invoke_load --endpoint URL --function NAME --concurrency 1,8,64`
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Parser;
+use weir_bench::{Http, closed_loop};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    endpoint: String,
+    #[arg(long)]
+    function: String,
+    /// Comma-separated concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    concurrency: Vec<usize>,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    #[arg(long, default_value = r#"{"hello":"world","n":42}"#)]
+    payload: String,
+    /// Label printed with each line.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() {
+    let args = Args::parse();
+    let http = Http::new();
+    let uri = format!("{}/2015-03-31/functions/{}/invocations", args.endpoint.trim_end_matches('/'), args.function);
+    for c in &args.concurrency {
+        let report = closed_loop(
+            &http,
+            &uri,
+            &[("content-type", "application/json")],
+            Bytes::from(args.payload.clone()),
+            200,
+            *c,
+            Duration::from_secs(2),
+            Duration::from_secs(args.seconds),
+        )
+        .await;
+        println!("{}", report.line(&format!("{} c={c}", args.label)));
+    }
+}
