@@ -79,7 +79,11 @@ async fn functions_versions_and_aliases_follow_the_lambda_api() {
     assert_eq!(list["Functions"].as_array().unwrap().len(), 1);
 
     let updated = weir
-        .json("PUT", "/2015-03-31/functions/api/configuration", json!({"MemorySize": 256, "Timeout": 10, "Environment": {"Variables": {"STAGE": "test"}}}))
+        .json(
+            "PUT",
+            "/2015-03-31/functions/api/configuration",
+            json!({"MemorySize": 256, "Timeout": 10, "Environment": {"Variables": {"STAGE": "test"}}}),
+        )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
     assert_eq!(updated.json()["MemorySize"], 256);
@@ -90,7 +94,8 @@ async fn functions_versions_and_aliases_follow_the_lambda_api() {
     let unchanged = weir.json("POST", "/2015-03-31/functions/api/versions", json!({})).await;
     assert_eq!(unchanged.json()["Version"], "1", "nothing changed, no new version");
 
-    let alias = weir.json("POST", "/2015-03-31/functions/api/aliases", json!({"Name": "live", "FunctionVersion": "1"})).await;
+    let alias =
+        weir.json("POST", "/2015-03-31/functions/api/aliases", json!({"Name": "live", "FunctionVersion": "1"})).await;
     assert_eq!(alias.status, 201, "{}", alias.text());
     assert!(alias.json()["AliasArn"].as_str().unwrap().ends_with(":function:api:live"));
 
@@ -101,17 +106,20 @@ async fn functions_versions_and_aliases_follow_the_lambda_api() {
     let via_name = weir.call("POST", "/2015-03-31/functions/api:live/invocations", &[], "{}").await;
     assert_eq!(via_name.header("x-amz-executed-version"), Some("1"));
 
-    let bad_version = weir.json("POST", "/2015-03-31/functions/api/aliases", json!({"Name": "x", "FunctionVersion": "7"})).await;
+    let bad_version =
+        weir.json("POST", "/2015-03-31/functions/api/aliases", json!({"Name": "x", "FunctionVersion": "7"})).await;
     assert_eq!(bad_version.status, 404);
 
-    let dry = weir.call("POST", "/2015-03-31/functions/api/invocations", &[("x-amz-invocation-type", "DryRun")], "{}").await;
+    let dry =
+        weir.call("POST", "/2015-03-31/functions/api/invocations", &[("x-amz-invocation-type", "DryRun")], "{}").await;
     assert_eq!(dry.status, 204);
 
     let not_json = weir.call("POST", "/2015-03-31/functions/api/invocations", &[], "{oops").await;
     assert_eq!(not_json.status, 400);
     assert_eq!(not_json.header("x-amzn-errortype"), Some("InvalidRequestContentException"));
 
-    let too_large = weir.call("POST", "/2015-03-31/functions/api/invocations", &[], vec![b' '; 6 * 1024 * 1024 + 1]).await;
+    let too_large =
+        weir.call("POST", "/2015-03-31/functions/api/invocations", &[], vec![b' '; 6 * 1024 * 1024 + 1]).await;
     assert_eq!(too_large.status, 413);
     assert_eq!(too_large.header("x-amzn-errortype"), Some("RequestTooLargeException"));
 
@@ -127,16 +135,31 @@ async fn functions_aliases_and_concurrency_survive_a_restart() {
     weir.json("POST", "/2015-03-31/functions/durable/versions", json!({})).await;
     weir.json("POST", "/2015-03-31/functions/durable/aliases", json!({"Name": "live", "FunctionVersion": "1"})).await;
     weir.put_reserved("durable", 7).await;
+    let put = weir
+        .json("PUT", "/2019-09-30/functions/durable/provisioned-concurrency?Qualifier=live", json!({"ProvisionedConcurrentExecutions": 2}))
+        .await;
+    assert_eq!(put.status, 202, "{}", put.text());
     let weir = weir.restart(&[]);
+    // Provisioned environments come back by themselves.
+    let ready = eventually(std::time::Duration::from_secs(20), async || {
+        weir.call("GET", "/2019-09-30/functions/durable/provisioned-concurrency?Qualifier=live", &[], "").await.json()["Status"]
+            == "READY"
+    })
+    .await;
+    assert!(ready, "provisioned concurrency is READY again after the restart");
+    let warm = weir.invoke("durable:live", json!({})).await;
+    assert!(!has_init_duration(&warm.log()), "served by a provisioned environment:\n{}", warm.log());
     let got = weir.call("GET", "/2015-03-31/functions/durable", &[], "").await.json();
     assert_eq!(got["Concurrency"]["ReservedConcurrentExecutions"], 7);
     let alias = weir.call("GET", "/2015-03-31/functions/durable/aliases/live", &[], "").await.json();
     assert_eq!(alias["FunctionVersion"], "1");
     let r = weir.invoke("durable:live", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["count"], 1);
+    assert!(r.json()["count"].as_u64().unwrap() >= 1);
     let settings = weir.call("GET", "/2016-08-19/account-settings/", &[], "").await.json();
     assert_eq!(settings["AccountLimit"]["UnreservedConcurrentExecutions"], 993);
+    let listed = weir.call("GET", "/2019-09-30/functions/durable/provisioned-concurrency?List=ALL", &[], "").await.json();
+    assert_eq!(listed["ProvisionedConcurrencyConfigs"][0]["RequestedProvisionedConcurrentExecutions"], 2);
 }
 
 #[tokio::test]
