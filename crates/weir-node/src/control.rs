@@ -801,7 +801,11 @@ impl Control {
             };
             match self.replay(&record) {
                 Ok(id) => {
-                    self.save(id, record);
+                    // Provisioned environments start as soon as their
+                    // configuration is applied: the registry must know the
+                    // function by then.
+                    self.save(id, record.clone());
+                    self.replay_provisioned(id, &record);
                     loaded += 1;
                 }
                 Err(err) => tracing::error!(function = record.name, error = %err, "function could not be restored"),
