@@ -841,6 +841,10 @@ impl Control {
         {
             tracing::warn!(function = record.name, error = %err, "reserved concurrency not restored");
         }
+        Ok(id)
+    }
+
+    fn replay_provisioned(&self, id: FunctionId, record: &FunctionRecord) {
         for (qualifier, provisioned) in &record.provisioned {
             let change = ConfigChange::PutProvisionedConcurrency {
                 function: id,
@@ -851,7 +855,6 @@ impl Control {
                 tracing::warn!(function = record.name, qualifier, error = %err, "provisioned concurrency not restored");
             }
         }
-        Ok(id)
     }
 
     /// How long until the account settings say a new environment may start;
