@@ -80,7 +80,11 @@ async fn provisioned_concurrency_3_on_an_alias_serves_3_concurrent_calls_without
     weir.json("POST", "/2015-03-31/functions/pc/versions", json!({})).await;
     weir.json("POST", "/2015-03-31/functions/pc/aliases", json!({"Name": "live", "FunctionVersion": "1"})).await;
     let put = weir
-        .json("PUT", "/2019-09-30/functions/pc/provisioned-concurrency?Qualifier=live", json!({"ProvisionedConcurrentExecutions": 3}))
+        .json(
+            "PUT",
+            "/2019-09-30/functions/pc/provisioned-concurrency?Qualifier=live",
+            json!({"ProvisionedConcurrentExecutions": 3}),
+        )
         .await;
     assert_eq!(put.status, 202, "{}", put.text());
     assert_eq!(put.json()["Status"], "IN_PROGRESS");
@@ -99,7 +103,11 @@ async fn provisioned_concurrency_3_on_an_alias_serves_3_concurrent_calls_without
     let responses = burst(&weir, "pc:live", 4, json!({"sleep": 0.5})).await;
     assert_eq!(responses.iter().filter(|r| has_init_duration(&r.log())).count(), 1);
     let rejected = weir
-        .json("PUT", "/2019-09-30/functions/pc/provisioned-concurrency?Qualifier=$LATEST", json!({"ProvisionedConcurrentExecutions": 1}))
+        .json(
+            "PUT",
+            "/2019-09-30/functions/pc/provisioned-concurrency?Qualifier=$LATEST",
+            json!({"ProvisionedConcurrentExecutions": 1}),
+        )
         .await;
     assert_eq!(rejected.status, 400);
     assert!(rejected.text().contains("cannot be applied to unpublished function versions"));

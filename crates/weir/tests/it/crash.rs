@@ -86,7 +86,12 @@ async fn every_acknowledged_event_survives_a_sigkill() {
     .await;
     let seen = seen_ids(&record_file);
     let missing: Vec<&String> = acked.iter().filter(|id| !seen.contains_key(*id)).collect();
-    assert!(delivered_all, "{} acknowledged events were lost (seed {seed}), e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        delivered_all,
+        "{} acknowledged events were lost (seed {seed}), e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     let duplicates: usize = seen.values().filter(|&&n| n > 1).map(|n| n - 1).sum();
     eprintln!(
         "crash test seed {seed}: killed after {delay:?}; {} acknowledged, {} delivered, {duplicates} duplicate deliveries",

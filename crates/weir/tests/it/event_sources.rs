@@ -60,7 +60,10 @@ async fn the_seed_scenario_2000_messages_through_a_worker_with_reserved_concurre
         .to_string();
     let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string();
     let queue = weir
-        .sqs("CreateQueue", json!({"QueueName": "jobs", "Attributes": {"VisibilityTimeout": "3", "RedrivePolicy": redrive}}))
+        .sqs(
+            "CreateQueue",
+            json!({"QueueName": "jobs", "Attributes": {"VisibilityTimeout": "3", "RedrivePolicy": redrive}}),
+        )
         .await;
     let queue_url = queue["QueueUrl"].as_str().unwrap().to_string();
     let queue_arn = "arn:aws:sqs:us-east-1:000000000000:jobs";
@@ -111,7 +114,10 @@ async fn the_seed_scenario_2000_messages_through_a_worker_with_reserved_concurre
     let done = eventually(Duration::from_secs(90), async || {
         let good = lines(&record_file).iter().filter(|l| l["ok"] == true).count();
         let dlq_count = weir
-            .sqs("GetQueueAttributes", json!({"QueueUrl": dlq["QueueUrl"], "AttributeNames": ["ApproximateNumberOfMessages"]}))
+            .sqs(
+                "GetQueueAttributes",
+                json!({"QueueUrl": dlq["QueueUrl"], "AttributeNames": ["ApproximateNumberOfMessages"]}),
+            )
             .await["Attributes"]["ApproximateNumberOfMessages"]
             .as_str()
             .unwrap()
@@ -138,7 +144,8 @@ async fn the_seed_scenario_2000_messages_through_a_worker_with_reserved_concurre
     assert_eq!(seen[0]["arn"], queue_arn);
 
     // Observed concurrency never exceeded the reservation.
-    let mut runs: Vec<(f64, f64)> = seen.iter().map(|l| (l["start"].as_f64().unwrap(), l["end"].as_f64().unwrap())).collect();
+    let mut runs: Vec<(f64, f64)> =
+        seen.iter().map(|l| (l["start"].as_f64().unwrap(), l["end"].as_f64().unwrap())).collect();
     runs.sort_by(|a, b| a.partial_cmp(b).unwrap());
     runs.dedup();
     assert!(max_overlap(&runs) <= 50, "concurrency {} above reserved 50", max_overlap(&runs));
@@ -157,7 +164,8 @@ async fn a_mapping_cannot_exceed_the_functions_reserved_concurrency() {
     let files = tempfile::tempdir().unwrap();
     let record_file = files.path().join("narrow.jsonl");
     let weir = Weir::start(&[]);
-    let queue = weir.sqs("CreateQueue", json!({"QueueName": "narrow", "Attributes": {"VisibilityTimeout": "30"}})).await;
+    let queue =
+        weir.sqs("CreateQueue", json!({"QueueName": "narrow", "Attributes": {"VisibilityTimeout": "30"}})).await;
     let mut spec = python_function("narrow", &WORKER.replace("time.sleep(0.05)", "time.sleep(0.3)"));
     spec["Environment"] = json!({"Variables": {"RECORD_FILE": record_file.to_str().unwrap()}});
     weir.create_function(spec).await;
@@ -175,7 +183,8 @@ async fn a_mapping_cannot_exceed_the_functions_reserved_concurrency() {
     assert_eq!(mapping.status, 202, "{}", mapping.text());
     assert!(eventually(Duration::from_secs(60), async || lines(&record_file).len() >= 40).await);
     let seen = lines(&record_file);
-    let mut runs: Vec<(f64, f64)> = seen.iter().map(|l| (l["start"].as_f64().unwrap(), l["end"].as_f64().unwrap())).collect();
+    let mut runs: Vec<(f64, f64)> =
+        seen.iter().map(|l| (l["start"].as_f64().unwrap(), l["end"].as_f64().unwrap())).collect();
     runs.sort_by(|a, b| a.partial_cmp(b).unwrap());
     runs.dedup();
     assert_eq!(max_overlap(&runs), 2, "the poller respects reserved concurrency 2");

@@ -51,7 +51,10 @@ fn error_of(r: &Response) -> (String, String) {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-amz-function-error"), Some("Unhandled"), "{}", r.text());
     let body = r.json();
-    (body["errorType"].as_str().unwrap_or_default().to_string(), body["errorMessage"].as_str().unwrap_or_default().to_string())
+    (
+        body["errorType"].as_str().unwrap_or_default().to_string(),
+        body["errorMessage"].as_str().unwrap_or_default().to_string(),
+    )
 }
 
 #[tokio::test]
@@ -95,7 +98,11 @@ async fn an_init_error_is_reported_and_fixing_the_configuration_recovers() {
     let (kind, message) = error_of(&weir.invoke("badinit", json!({})).await);
     assert_eq!((kind.as_str(), message.as_str()), ("RuntimeError", "init failed on purpose"));
     let fixed = weir
-        .json("PUT", "/2015-03-31/functions/badinit/configuration", json!({"Environment": {"Variables": {"INIT_FAIL": "0"}}}))
+        .json(
+            "PUT",
+            "/2015-03-31/functions/badinit/configuration",
+            json!({"Environment": {"Variables": {"INIT_FAIL": "0"}}}),
+        )
         .await;
     assert_eq!(fixed.status, 200);
     recovers(&weir, "badinit").await;
