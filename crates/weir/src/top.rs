@@ -423,8 +423,9 @@ pub fn draw(frame: &mut Frame, view: &View) {
         })
         .collect();
     let header = Row::new(FUNCTION_HEADER.iter().copied().chain(["CONCURRENCY (60 s)"])).bold();
+    let name_width = view.visible(rows_fit).map(|f| f.name.chars().count()).max().unwrap_or(0).clamp(8, 48) as u16;
     let widths = [
-        Constraint::Min(16),
+        Constraint::Length(name_width),
         Constraint::Length(5),
         Constraint::Length(5),
         Constraint::Length(5),
@@ -437,7 +438,7 @@ pub fn draw(frame: &mut Frame, view: &View) {
         Constraint::Length(8),
         Constraint::Length(8),
         Constraint::Length(5),
-        Constraint::Length(SPARKLINE_SECONDS as u16),
+        Constraint::Min(SPARKLINE_SECONDS as u16),
     ];
     let title = format!(
         " functions {}-{} of {} ",
@@ -457,12 +458,13 @@ pub fn draw(frame: &mut Frame, view: &View) {
                 seconds(q.oldest_age_seconds),
             ])
         });
+        let queue_width = s.queues.iter().map(|q| q.name.chars().count()).max().unwrap_or(0).clamp(8, 80) as u16;
         let widths = [
-            Constraint::Min(16),
+            Constraint::Length(queue_width),
             Constraint::Length(9),
             Constraint::Length(9),
             Constraint::Length(9),
-            Constraint::Length(9),
+            Constraint::Min(9),
         ];
         frame.render_widget(
             Table::new(rows, widths)

@@ -13,7 +13,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use weir_core::ThrottleReason;
 
-use super::histogram::{AGE_EXPORT_BOUNDS_S, DURATION_EXPORT_BOUNDS_S, HistogramCounts};
+use super::histogram::{AGE_EXPORT_BOUNDS_S, DURATION_EXPORT_BOUNDS_S, HistogramCounts, INIT_EXPORT_BOUNDS_S};
 use super::names::{self, Family, Kind};
 use super::snapshot::{FunctionSnapshot, MappingSnapshot, QueueSnapshot, Snapshot};
 
@@ -174,7 +174,7 @@ impl Collector for SnapshotCollector {
             per_function(m, fns, |f| Some(f.stats.spillover_invocations), counter)
         })?;
         family(&mut e, &INIT_DURATION, |m| {
-            per_function(m, fns, |f| f.init_duration.as_deref(), |m, c| histogram(m, c, DURATION_EXPORT_BOUNDS_S))
+            per_function(m, fns, |f| f.init_duration.as_deref(), |m, c| histogram(m, c, INIT_EXPORT_BOUNDS_S))
         })?;
         family(&mut e, &COLD_STARTS, |m| per_function(m, fns, |f| Some(f.stats.cold_starts), counter))?;
         family(&mut e, &ENVIRONMENTS_STARTED, |m| {
@@ -253,7 +253,7 @@ pub fn provisioned_utilization(f: &FunctionSnapshot) -> Option<f64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::telemetry::histogram::Histogram;
     use std::time::Duration;
@@ -334,5 +334,59 @@ mod tests {
         has("weir_sqs_approximate_number_of_messages_visible{queue_name=\"jobs\"} 4");
         assert!(!text.contains("weir_duration_seconds_count{function_name=\"idle\"}"), "no empty histograms");
         assert!(!text.contains("weir_reserved_concurrent_executions{function_name=\"idle\"}"));
+    }
+
+    /// A snapshot of `n` functions with every histogram populated, and 10 queues.
+    pub(crate) fn busy_snapshot(n: usize) -> Snapshot {
+        let histogram = Histogram::default();
+        for ms in [1u64, 3, 8, 20, 60, 150, 400, 1200, 3000, 9000] {
+            histogram.record(Duration::from_millis(ms));
+        }
+        let counts = Box::new(histogram.counts());
+        let functions = (0..n)
+            .map(|i| {
+                let mut stats = weir_core::FunctionStats {
+                    invocations: 1_000_000 + i as u64,
+                    errors: i as u64,
+                    concurrent_executions: (i % 10) as u32,
+                    reserved_concurrency: (i % 3 == 0).then_some(10),
+                    ..Default::default()
+                };
+                stats.throttles = [i as u64, 2 * i as u64, 3 * i as u64];
+                FunctionSnapshot {
+                    name: format!("function-number-{i:04}"),
+                    stats,
+                    duration: Some(counts.clone()),
+                    init_duration: Some(counts.clone()),
+                    max_memory_used_mb: 128,
+                    asynchronous: crate::telemetry::snapshot::AsyncSnapshot {
+                        events_received: 10,
+                        age: Some(counts.clone()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let queues =
+            (0..10).map(|i| QueueSnapshot { name: format!("queue-{i}"), visible: 5, ..Default::default() }).collect();
+        Snapshot { functions, queues, ..Default::default() }
+    }
+
+    /// `cargo test -p weir-node --release --lib render_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore = "prints a measurement; run in release"]
+    fn render_cost_with_1000_busy_functions() {
+        let snapshot = busy_snapshot(1000);
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..21 {
+            let copy = snapshot.clone();
+            let started = std::time::Instant::now();
+            size = render(copy).len();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        eprintln!("render of 1,000 busy functions: median {:?}, max {:?}, {} KiB", times[10], times[20], size / 1024);
     }
 }

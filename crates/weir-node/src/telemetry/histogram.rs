@@ -38,17 +38,14 @@ const fn bounds() -> [u64; BUCKETS - 1] {
     out
 }
 
-/// Exported boundaries (seconds) for function durations and init times:
-/// Lambda's range, 1 ms to 900 s and a little beyond.
-pub const DURATION_EXPORT_BOUNDS_S: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0,
-    1000.0,
-];
-/// Exported boundaries (seconds) for asynchronous event ages (up to hours).
-pub const AGE_EXPORT_BOUNDS_S: &[f64] = &[
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
-    10000.0,
-];
+/// Exported boundaries (seconds) for function durations: Lambda's range,
+/// 1 ms to its 900 s limit (16 buckets and `+Inf`).
+pub const DURATION_EXPORT_BOUNDS_S: &[f64] =
+    &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1000.0];
+/// Exported boundaries (seconds) for init durations (Lambda's init limit is 10 s on demand).
+pub const INIT_EXPORT_BOUNDS_S: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 150.0];
+/// Exported boundaries (seconds) for asynchronous event ages (up to 6 hours).
+pub const AGE_EXPORT_BOUNDS_S: &[f64] = &[0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1000.0, 3000.0, 10000.0];
 
 /// Recorded values: per-bucket counts, their sum in microseconds, the largest.
 #[derive(Debug)]
@@ -196,7 +193,7 @@ mod tests {
         assert!(BOUNDS_US.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(BOUNDS_US[0], 100);
         assert_eq!(*BOUNDS_US.last().unwrap(), 10_000_000_000);
-        for &bound in DURATION_EXPORT_BOUNDS_S.iter().chain(AGE_EXPORT_BOUNDS_S) {
+        for &bound in DURATION_EXPORT_BOUNDS_S.iter().chain(INIT_EXPORT_BOUNDS_S).chain(AGE_EXPORT_BOUNDS_S) {
             let us = (bound * 1e6).round() as u64;
             assert!(BOUNDS_US.contains(&us), "{bound} s must be an internal bound");
         }
@@ -224,8 +221,7 @@ mod tests {
         let exported = c.export(DURATION_EXPORT_BOUNDS_S);
         let at = |bound: f64| exported.iter().find(|(b, _)| *b == bound).unwrap().1;
         assert_eq!(at(0.001), 1, "1 ms is within le=0.001");
-        assert_eq!(at(0.0025), 1);
-        assert_eq!(at(0.005), 1);
+        assert_eq!(at(0.005), 2);
         assert_eq!(at(0.05), 1);
         assert_eq!(at(1.0), 1);
         assert_eq!(at(f64::INFINITY), 1, "2,000 s is above 1,000 s");

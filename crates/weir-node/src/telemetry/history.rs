@@ -802,4 +802,38 @@ mod tests {
         );
         assert!(per_function < 48 * 1024, "{per_function} bytes per function");
     }
+
+    /// `cargo test -p weir-node --release --lib sampling_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore = "prints a measurement; run in release"]
+    fn sampling_cost_with_1000_busy_functions() {
+        let mut snapshot = crate::telemetry::exposition::tests::busy_snapshot(1000);
+        let durations = Histogram::default();
+        let mut history = History::default();
+        let mut record = Vec::new();
+        let mut summary = Vec::new();
+        let visible: std::collections::HashSet<String> = (0..40).map(|i| format!("function-number-{i:04}")).collect();
+        for second in 0..300u64 {
+            durations.record(Duration::from_millis(second % 90 + 1));
+            let counts = Box::new(durations.counts());
+            for f in &mut snapshot.functions {
+                f.stats.invocations += second % 13;
+                f.stats.concurrent_executions = (second % 9) as u32;
+                f.duration = Some(counts.clone());
+            }
+            let started = std::time::Instant::now();
+            history.record(second, &snapshot);
+            record.push(started.elapsed());
+            let started = std::time::Instant::now();
+            let frame = crate::telemetry::summary::build(&snapshot, &history, 5, 60, &visible);
+            summary.push(started.elapsed());
+            assert_eq!(frame.functions.len(), 1000);
+        }
+        record.sort();
+        summary.sort();
+        eprintln!(
+            "1,000 functions: recording one second {:?} (median), one weir top frame {:?} (median, 40 sparklines)",
+            record[150], summary[150]
+        );
+    }
 }

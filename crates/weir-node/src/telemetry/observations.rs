@@ -113,4 +113,22 @@ mod tests {
         assert_eq!(observations.get(b).unwrap().duration.counts().count(), 1);
         assert_eq!(observations.get(a).unwrap().duration.counts().count(), 2);
     }
+
+    /// `cargo test -p weir-node --release --lib record_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore = "prints a measurement; run in release"]
+    fn record_cost() {
+        let observations = Observations::default();
+        let function = id(3);
+        observations.record(function, Duration::from_millis(1), 1, None);
+        let n = 10_000_000u64;
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            let duration = Duration::from_micros(std::hint::black_box(50 + i % 5_000));
+            observations.record(std::hint::black_box(function), duration, 30, None);
+        }
+        let per = started.elapsed() / n as u32;
+        assert_eq!(observations.get(function).unwrap().duration.counts().count(), n + 1);
+        eprintln!("Observations::record: {per:?} per finished invocation");
+    }
 }

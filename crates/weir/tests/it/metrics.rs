@@ -498,3 +498,55 @@ async fn max_memory_used_counts_memory_allocated_just_before_returning() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(max_memory_used_mb(&r.log()) >= 64, "{}", r.log());
 }
+
+/// The cost of a scrape with 1,000 functions, 200 of them invoked (so
+/// with duration and init histograms), as the client sees it.
+/// `cargo test --release -p weir --test it scrape_cost -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "prints a measurement; run in release"]
+async fn scrape_cost_with_1000_functions() {
+    let weir = Weir::start(&["--max-environments", "300"]);
+    let code = base64_zip(&[("app.py", b"def handler(event, context):\n    return event\n", false)]);
+    let specs: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({
+                "FunctionName": format!("function-number-{i:04}"),
+                "Runtime": "python3.12",
+                "Role": "arn:aws:iam::000000000000:role/test",
+                "Handler": "app.handler",
+                "Code": {"ZipFile": code},
+            })
+        })
+        .collect();
+    for chunk in specs.chunks(16) {
+        futures_util::future::join_all(chunk.iter().map(|spec| weir.create_function(spec.clone()))).await;
+    }
+    for chunk in (0..200).collect::<Vec<_>>().chunks(8) {
+        let names: Vec<String> = chunk.iter().map(|i| format!("function-number-{i:04}")).collect();
+        let calls = names.iter().map(|name| weir.invoke(name, json!({})));
+        for r in futures_util::future::join_all(calls).await {
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    }
+    let measure = async |path: &str| {
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..21 {
+            let started = std::time::Instant::now();
+            let r = weir.call("GET", path, &[], "").await;
+            times.push(started.elapsed());
+            assert_eq!(r.status, 200);
+            size = r.body.len();
+        }
+        times.sort();
+        (times[10], times[20], size)
+    };
+    let (median, max, size) = measure("/metrics").await;
+    let m = Scrape::parse(&String::from_utf8_lossy(&weir.call("GET", "/metrics", &[], "").await.body));
+    assert_eq!(m.0.keys().filter(|k| k.starts_with("weir_invocations_total{")).count(), 1000);
+    eprintln!("GET /metrics, 1,000 functions (200 invoked): median {median:?}, max {max:?}, {} KiB", size / 1024);
+    let (median, max, size) =
+        measure("/_weir/metrics/summary?sparklines=function-number-0001,function-number-0002").await;
+    eprintln!("GET /_weir/metrics/summary, 1,000 functions: median {median:?}, max {max:?}, {} KiB", size / 1024);
+    assert!(median < Duration::from_millis(50), "a scrape takes under 50 ms");
+}
