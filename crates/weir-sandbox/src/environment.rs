@@ -349,6 +349,11 @@ impl Environment {
             },
         };
         let duration = started.elapsed();
+        // One more sample now: memory the function took since the watchdog's
+        // last tick must show in this invocation's REPORT (Max Memory Used).
+        if let Some(bytes) = resident_bytes_of(shared.pid) {
+            shared.memory.observe(bytes);
+        }
         let report = Report {
             duration,
             billed_duration_ms: billed_ms(duration),

@@ -123,6 +123,7 @@ where
         commands: after.commands - before.commands,
         background_checkpoints: after.background_checkpoints - before.background_checkpoints,
         writer_checkpoints: after.writer_checkpoints - before.writer_checkpoints,
+        commit_time: after.commit_time - before.commit_time,
     };
     Outcome { writer_cpu_seconds, operations, messages, elapsed, writer, latencies_us }
 }

@@ -94,6 +94,9 @@ pub struct WriterStats {
     pub background_checkpoints: u64,
     /// Checkpoints run by the writer thread between groups (WAL at its size limit).
     pub writer_checkpoints: u64,
+    /// Time spent running and committing the groups counted in `durable_commits`
+    /// (fsync included); divided by `durable_commits` it is the mean commit latency.
+    pub commit_time: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -103,6 +106,7 @@ pub(crate) struct WriterCounters {
     pub commands: AtomicU64,
     pub background_checkpoints: AtomicU64,
     pub writer_checkpoints: AtomicU64,
+    pub commit_nanos: AtomicU64,
 }
 
 /// State shared by the handles and the writer thread.
@@ -215,6 +219,7 @@ impl SqliteStore {
         WriterStats {
             groups: stats.groups.load(Ordering::Relaxed),
             durable_commits: stats.durable_commits.load(Ordering::Relaxed),
+            commit_time: Duration::from_nanos(stats.commit_nanos.load(Ordering::Relaxed)),
             commands: stats.commands.load(Ordering::Relaxed),
             background_checkpoints: stats.background_checkpoints.load(Ordering::Relaxed),
             writer_checkpoints: stats.writer_checkpoints.load(Ordering::Relaxed),

@@ -215,6 +215,7 @@ impl Collector for SnapshotCollector {
         }
         family(&mut e, &STORE_COMMIT_GROUPS, |m| counter(m, s.store.groups))?;
         family(&mut e, &STORE_DURABLE_COMMITS, |m| counter(m, s.store.durable_commits))?;
+        family(&mut e, &STORE_COMMIT_SECONDS, |m| counter(m, s.store.commit_time.as_secs_f64()))?;
         family(&mut e, &STORE_COMMITTED_WRITES, |m| counter(m, s.store.commands))?;
         family(&mut e, &STORE_CHECKPOINTS, |m| {
             counter(&mut m.encode_family(&[("kind", "background")])?, s.store.background_checkpoints)?;

@@ -346,6 +346,14 @@ family!(
     "Committed groups that changed the database (one WAL fsync each)."
 );
 family!(
+    STORE_COMMIT_SECONDS,
+    "weir_store_commit_seconds_total",
+    Counter,
+    NONE,
+    None,
+    "Time spent committing those groups, fsync included (divide by weir_store_durable_commits_total for the mean commit latency)."
+);
+family!(
     STORE_COMMITTED_WRITES,
     "weir_store_committed_writes_total",
     Counter,
@@ -534,6 +542,7 @@ pub const ALL: &[Family] = &[
     ENVIRONMENTS_RESIDENT_MEMORY,
     STORE_COMMIT_GROUPS,
     STORE_DURABLE_COMMITS,
+    STORE_COMMIT_SECONDS,
     STORE_COMMITTED_WRITES,
     STORE_CHECKPOINTS,
     HISTORY_MEMORY,

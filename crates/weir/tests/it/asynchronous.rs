@@ -290,7 +290,10 @@ async fn failed_events_land_in_the_dead_letter_queue_with_lambdas_attributes() {
     let request_id = accepted.header("x-amzn-requestid").unwrap().to_string();
     let got = eventually(Duration::from_secs(20), async || {
         let r = weir
-            .sqs("ReceiveMessage", json!({"QueueUrl": dlq["QueueUrl"], "MessageAttributeNames": ["All"], "WaitTimeSeconds": 0}))
+            .sqs(
+                "ReceiveMessage",
+                json!({"QueueUrl": dlq["QueueUrl"], "MessageAttributeNames": ["All"], "WaitTimeSeconds": 0}),
+            )
             .await;
         r["Messages"].as_array().is_some_and(|m| !m.is_empty())
     })
@@ -299,7 +302,10 @@ async fn failed_events_land_in_the_dead_letter_queue_with_lambdas_attributes() {
     // Visible again at once: the manual clock never advanced past the visibility timeout,
     // so make it visible explicitly and read it.
     let messages = weir
-        .sqs("ReceiveMessage", json!({"QueueUrl": dlq["QueueUrl"], "MessageAttributeNames": ["All"], "VisibilityTimeout": 0}))
+        .sqs(
+            "ReceiveMessage",
+            json!({"QueueUrl": dlq["QueueUrl"], "MessageAttributeNames": ["All"], "VisibilityTimeout": 0}),
+        )
         .await;
     let message = messages["Messages"].as_array().and_then(|m| m.first()).cloned();
     let message = match message {
@@ -309,7 +315,10 @@ async fn failed_events_land_in_the_dead_letter_queue_with_lambdas_attributes() {
             weir.sqs("ReceiveMessage", json!({"QueueUrl": dlq["QueueUrl"], "MessageAttributeNames": ["All"]})).await["Messages"][0].clone()
         }
     };
-    assert_eq!(serde_json::from_str::<Value>(message["Body"].as_str().unwrap()).unwrap(), json!({"fail": true, "order": 9}));
+    assert_eq!(
+        serde_json::from_str::<Value>(message["Body"].as_str().unwrap()).unwrap(),
+        json!({"fail": true, "order": 9})
+    );
     let attributes = &message["MessageAttributes"];
     assert_eq!(attributes["RequestID"]["StringValue"], request_id.as_str());
     assert_eq!(attributes["ErrorCode"]["DataType"], "Number");

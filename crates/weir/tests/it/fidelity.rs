@@ -26,7 +26,9 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 fn field(line: &str, name: &str) -> Option<f64> {
-    line.split('\t').find_map(|f| f.trim().strip_prefix(name)).and_then(|v| v.trim_end_matches(" ms").trim().parse().ok())
+    line.split('\t')
+        .find_map(|f| f.trim().strip_prefix(name))
+        .and_then(|v| v.trim_end_matches(" ms").trim().parse().ok())
 }
 
 #[tokio::test]
@@ -76,12 +78,16 @@ async fn the_simulator_predicts_what_the_server_does() {
         .filter_map(|v| v["line"].as_str().map(str::to_string))
         .filter(|l| l.starts_with("REPORT"))
         .collect();
-    let durations: Vec<String> = reports.iter().filter_map(|r| field(r, "Duration: ")).map(|d| format!("{d:.3}")).collect();
+    let durations: Vec<String> =
+        reports.iter().filter_map(|r| field(r, "Duration: ")).map(|d| format!("{d:.3}")).collect();
     let inits: Vec<f64> = reports.iter().filter_map(|r| field(r, "Init Duration: ")).collect();
     let init_ms = inits.iter().sum::<f64>() / inits.len().max(1) as f64;
     let scenario = std::fs::read_to_string(fidelity_scenario_path())
         .unwrap()
-        .replace("duration = { kind = \"fixed\", ms = 200 }", &format!("duration = {{ kind = \"empirical\", samples_ms = [{}] }}", durations.join(", ")))
+        .replace(
+            "duration = { kind = \"fixed\", ms = 200 }",
+            &format!("duration = {{ kind = \"empirical\", samples_ms = [{}] }}", durations.join(", ")),
+        )
         .replace("init = { kind = \"fixed\", ms = 50 }", &format!("init = {{ kind = \"fixed\", ms = {init_ms:.3} }}"));
     let scenario = weir_sim::Scenario::parse(&scenario, Path::new(".")).unwrap();
     let report = weir_sim::simulate(&scenario, 7).unwrap();

@@ -136,16 +136,23 @@ async fn functions_aliases_and_concurrency_survive_a_restart() {
     weir.json("POST", "/2015-03-31/functions/durable/aliases", json!({"Name": "live", "FunctionVersion": "1"})).await;
     weir.put_reserved("durable", 7).await;
     let put = weir
-        .json("PUT", "/2019-09-30/functions/durable/provisioned-concurrency?Qualifier=live", json!({"ProvisionedConcurrentExecutions": 2}))
+        .json(
+            "PUT",
+            "/2019-09-30/functions/durable/provisioned-concurrency?Qualifier=live",
+            json!({"ProvisionedConcurrentExecutions": 2}),
+        )
         .await;
     assert_eq!(put.status, 202, "{}", put.text());
     let weir = weir.restart(&[]);
     // Provisioned environments come back by themselves.
-    let ready = eventually(std::time::Duration::from_secs(20), async || {
-        weir.call("GET", "/2019-09-30/functions/durable/provisioned-concurrency?Qualifier=live", &[], "").await.json()["Status"]
-            == "READY"
-    })
-    .await;
+    let ready =
+        eventually(std::time::Duration::from_secs(20), async || {
+            weir.call("GET", "/2019-09-30/functions/durable/provisioned-concurrency?Qualifier=live", &[], "")
+                .await
+                .json()["Status"]
+                == "READY"
+        })
+        .await;
     assert!(ready, "provisioned concurrency is READY again after the restart");
     let warm = weir.invoke("durable:live", json!({})).await;
     assert!(!has_init_duration(&warm.log()), "served by a provisioned environment:\n{}", warm.log());
@@ -158,7 +165,8 @@ async fn functions_aliases_and_concurrency_survive_a_restart() {
     assert!(r.json()["count"].as_u64().unwrap() >= 1);
     let settings = weir.call("GET", "/2016-08-19/account-settings/", &[], "").await.json();
     assert_eq!(settings["AccountLimit"]["UnreservedConcurrentExecutions"], 993);
-    let listed = weir.call("GET", "/2019-09-30/functions/durable/provisioned-concurrency?List=ALL", &[], "").await.json();
+    let listed =
+        weir.call("GET", "/2019-09-30/functions/durable/provisioned-concurrency?List=ALL", &[], "").await.json();
     assert_eq!(listed["ProvisionedConcurrencyConfigs"][0]["RequestedProvisionedConcurrentExecutions"], 2);
 }
 

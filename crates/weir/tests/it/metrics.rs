@@ -492,7 +492,6 @@ async fn max_memory_used_is_the_environments_real_memory() {
 /// that allocates and returns within one interval reports the memory of the
 /// previous sample. The next invocation reports it.
 #[tokio::test]
-#[ignore = "weir-sandbox samples memory every 50 ms and not at the end of an invocation"]
 async fn max_memory_used_counts_memory_allocated_just_before_returning() {
     let weir = Weir::start(&[]);
     let mut spec = rust_function("burst");
