@@ -104,7 +104,9 @@ impl Drop for Server {
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").parse().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").parse().ok()))
+        })
         .flatten()
         .unwrap_or(0)
 }
@@ -265,7 +267,8 @@ pub fn zip_base64(files: &[(&str, &[u8], bool)]) -> String {
     {
         let mut writer = zip::ZipWriter::new(&mut out);
         for (name, data, executable) in files {
-            let options = zip::write::SimpleFileOptions::default().unix_permissions(if *executable { 0o755 } else { 0o644 });
+            let options =
+                zip::write::SimpleFileOptions::default().unix_permissions(if *executable { 0o755 } else { 0o644 });
             writer.start_file(*name, options).unwrap();
             writer.write_all(data).unwrap();
         }

@@ -44,7 +44,12 @@ async fn main() -> anyhow::Result<()> {
     // Accept throughput: the function may run one event at a time, so the
     // measurement is the durable accept path, not the handler.
     create(&http, &e, &rust_function("sink", &weir_testfns::testfn_path(), 60)).await;
-    http.json("PUT", &format!("{e}/2017-10-31/functions/sink/concurrency"), &json!({"ReservedConcurrentExecutions": 1})).await?;
+    http.json(
+        "PUT",
+        &format!("{e}/2017-10-31/functions/sink/concurrency"),
+        &json!({"ReservedConcurrentExecutions": 1}),
+    )
+    .await?;
     let uri = format!("{e}/2015-03-31/functions/sink/invocations");
     let report = closed_loop(
         &http,
@@ -71,7 +76,8 @@ async fn main() -> anyhow::Result<()> {
     let mut accepted = std::collections::HashMap::new();
     for i in 0..args.events {
         let id = format!("e{i}");
-        let (status, _) = http.post(&uri, &[("x-amz-invocation-type", "Event")], Bytes::from(json!({"id": id}).to_string())).await?;
+        let (status, _) =
+            http.post(&uri, &[("x-amz-invocation-type", "Event")], Bytes::from(json!({"id": id}).to_string())).await?;
         anyhow::ensure!(status == 202);
         accepted.insert(id, wall());
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -52,7 +52,8 @@ async fn main() -> anyhow::Result<()> {
     let e = server.endpoint.clone();
 
     // Throughput: preload the queue, then let the mapping drain it.
-    let queue = http.sqs(&e, "CreateQueue", &json!({"QueueName": "bulk", "Attributes": {"VisibilityTimeout": "120"}})).await?;
+    let queue =
+        http.sqs(&e, "CreateQueue", &json!({"QueueName": "bulk", "Attributes": {"VisibilityTimeout": "120"}})).await?;
     let url = queue["QueueUrl"].as_str().unwrap().to_string();
     let loaded = Instant::now();
     let batches = args.messages.div_ceil(10);
@@ -66,7 +67,9 @@ async fn main() -> anyhow::Result<()> {
                 if b >= batches {
                     return;
                 }
-                let entries: Vec<Value> = (0..10).map(|i| json!({"Id": format!("m{i}"), "MessageBody": format!("{{\"n\":{}}}", b * 10 + i)})).collect();
+                let entries: Vec<Value> = (0..10)
+                    .map(|i| json!({"Id": format!("m{i}"), "MessageBody": format!("{{\"n\":{}}}", b * 10 + i)}))
+                    .collect();
                 http.sqs(&e, "SendMessageBatch", &json!({"QueueUrl": url, "Entries": entries})).await.unwrap();
             }
         }));
@@ -100,7 +103,8 @@ async fn main() -> anyhow::Result<()> {
 
     // Latency: SendMessage to handler start on an idle queue.
     let stamps = std::env::temp_dir().join(format!("weir-esm-bench-{}.jsonl", std::process::id()));
-    let probe = http.sqs(&e, "CreateQueue", &json!({"QueueName": "probe", "Attributes": {"VisibilityTimeout": "30"}})).await?;
+    let probe =
+        http.sqs(&e, "CreateQueue", &json!({"QueueName": "probe", "Attributes": {"VisibilityTimeout": "30"}})).await?;
     let probe_url = probe["QueueUrl"].as_str().unwrap().to_string();
     let mut spec = python_function("stamp", STAMP, 10);
     spec["Environment"] = json!({"Variables": {"STAMP_FILE": stamps.to_str().unwrap()}});

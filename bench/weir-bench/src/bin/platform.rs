@@ -102,7 +102,9 @@ async fn main() -> anyhow::Result<()> {
         assert_eq!(status, 200);
         let (_, logs) = http.get(&format!("{e}/_weir/logs/{name}")).await?;
         let text = String::from_utf8_lossy(&logs);
-        if let Some(ms) = text.split("Init Duration: ").nth(1).and_then(|r| r.split(" ms").next()).and_then(|v| v.parse::<f64>().ok()) {
+        if let Some(ms) =
+            text.split("Init Duration: ").nth(1).and_then(|r| r.split(" ms").next()).and_then(|v| v.parse::<f64>().ok())
+        {
             init.push(ms);
         }
     }
@@ -127,7 +129,8 @@ async fn main() -> anyhow::Result<()> {
     let calls = (0..n).map(|_| {
         let (http, uri) = (http.clone(), uri.clone());
         tokio::spawn(async move {
-            let (status, _) = http.post(&uri, &[], Bytes::from(format!("{{\"sleep_ms\": {}}}", hold.as_millis()))).await.unwrap();
+            let (status, _) =
+                http.post(&uri, &[], Bytes::from(format!("{{\"sleep_ms\": {}}}", hold.as_millis()))).await.unwrap();
             (status, begun.elapsed())
         })
     });
@@ -141,7 +144,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!();
-    println!("scale-out: {ok} of {n} invocations ran; the last started {:.2} s after the burst began", last_start.as_secs_f64());
+    println!(
+        "scale-out: {ok} of {n} invocations ran; the last started {:.2} s after the burst began",
+        last_start.as_secs_f64()
+    );
     let _ = json!({});
     Ok(())
 }
