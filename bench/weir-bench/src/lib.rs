@@ -206,18 +206,21 @@ impl LoadReport {
     }
 }
 
+/// One closed-loop load point.
+pub struct Load<'a> {
+    pub uri: &'a str,
+    pub headers: &'a [(&'static str, &'static str)],
+    pub body: Bytes,
+    pub expected_status: u16,
+    pub concurrency: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+}
+
 /// `concurrency` clients, each sending the same request back to back for
 /// `duration` after `warmup`; latency in nanoseconds per request.
-pub async fn closed_loop(
-    http: &Http,
-    uri: &str,
-    headers: &[(&'static str, &'static str)],
-    body: Bytes,
-    expected_status: u16,
-    concurrency: usize,
-    warmup: Duration,
-    duration: Duration,
-) -> LoadReport {
+pub async fn closed_loop(http: &Http, load: Load<'_>) -> LoadReport {
+    let Load { uri, headers, body, expected_status, concurrency, warmup, duration } = load;
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();

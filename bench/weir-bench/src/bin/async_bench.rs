@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use clap::Parser;
 use serde_json::json;
-use weir_bench::{Http, Server, closed_loop, create, python_function, rust_function};
+use weir_bench::{Http, Load, Server, closed_loop, create, python_function, rust_function};
 
 #[derive(Parser)]
 struct Args {
@@ -51,17 +51,16 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let uri = format!("{e}/2015-03-31/functions/sink/invocations");
-    let report = closed_loop(
-        &http,
-        &uri,
-        &[("x-amz-invocation-type", "Event")],
-        Bytes::from_static(br#"{"sleep_ms": 60000}"#),
-        202,
-        args.clients,
-        Duration::from_secs(2),
-        Duration::from_secs(args.seconds),
-    )
-    .await;
+    let load = Load {
+        uri: &uri,
+        headers: &[("x-amz-invocation-type", "Event")],
+        body: Bytes::from_static(br#"{"sleep_ms": 60000}"#),
+        expected_status: 202,
+        concurrency: args.clients,
+        warmup: Duration::from_secs(2),
+        duration: Duration::from_secs(args.seconds),
+    };
+    let report = closed_loop(&http, load).await;
     println!("{}", report.line(&format!("durable Event accepts, {} clients", args.clients)));
 
     // 202 to handler start, with capacity free.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
-use weir_bench::{Http, closed_loop};
+use weir_bench::{Http, Load, closed_loop};
 
 #[derive(Parser)]
 struct Args {
@@ -32,17 +32,16 @@ async fn main() {
     let http = Http::new();
     let uri = format!("{}/2015-03-31/functions/{}/invocations", args.endpoint.trim_end_matches('/'), args.function);
     for c in &args.concurrency {
-        let report = closed_loop(
-            &http,
-            &uri,
-            &[("content-type", "application/json")],
-            Bytes::from(args.payload.clone()),
-            200,
-            *c,
-            Duration::from_secs(2),
-            Duration::from_secs(args.seconds),
-        )
-        .await;
+        let load = Load {
+            uri: &uri,
+            headers: &[("content-type", "application/json")],
+            body: Bytes::from(args.payload.clone()),
+            expected_status: 200,
+            concurrency: *c,
+            warmup: Duration::from_secs(2),
+            duration: Duration::from_secs(args.seconds),
+        };
+        let report = closed_loop(&http, load).await;
         println!("{}", report.line(&format!("{} c={c}", args.label)));
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use serde_json::json;
-use weir_bench::{Http, Server, closed_loop, create, python_function, rust_function};
+use weir_bench::{Http, Load, Server, closed_loop, create, python_function, rust_function};
 
 #[derive(Parser)]
 struct Args {
@@ -63,7 +63,16 @@ async fn main() -> anyhow::Result<()> {
     for (function, concurrencies) in [("rust-noop", vec![1, 8, 64]), ("python-noop", vec![1, 8])] {
         let uri = format!("{e}/2015-03-31/functions/{function}/invocations");
         for c in concurrencies {
-            let report = closed_loop(&http, &uri, &[], body.clone(), 200, c, warmup, duration).await;
+            let load = Load {
+                uri: &uri,
+                headers: &[],
+                body: body.clone(),
+                expected_status: 200,
+                concurrency: c,
+                warmup,
+                duration,
+            };
+            let report = closed_loop(&http, load).await;
             println!("{}", report.line(&format!("warm invoke {function} c={c}")));
         }
     }
