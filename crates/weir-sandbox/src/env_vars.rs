@@ -10,28 +10,8 @@ use std::path::Path;
 
 use crate::types::EnvSpec;
 
-/// Variables a function's configuration cannot set (Lambda's reserved list plus
-/// `AWS_DEFAULT_REGION`, which weir sets like the Runtime Interface Emulator does).
-pub const RESERVED_ENV_VARS: &[&str] = &[
-    "_HANDLER",
-    "_X_AMZN_TRACE_ID",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME",
-    "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API",
-    "LAMBDA_TASK_ROOT",
-    "LAMBDA_RUNTIME_DIR",
-];
+/// Variables a function's configuration cannot set (Lambda's reserved list).
+pub use weir_wire::lambda::RESERVED_ENVIRONMENT_VARIABLES as RESERVED_ENV_VARS;
 
 /// Dummy credentials: SDKs inside the function sign requests with them (weir's endpoints
 /// accept them); they grant nothing anywhere else.
