@@ -103,7 +103,7 @@ fn validate_runtime(runtime: &str) -> Result<(), AwsError> {
 
 fn validate_environment(variables: &BTreeMap<String, String>) -> Result<(), AwsError> {
     let reserved: Vec<&str> =
-        variables.keys().map(String::as_str).filter(|k| weir_sandbox::RESERVED_ENV_VARS.contains(k)).collect();
+        variables.keys().map(String::as_str).filter(|k| wire::RESERVED_ENVIRONMENT_VARIABLES.contains(k)).collect();
     if !reserved.is_empty() {
         return Err(AwsError::invalid_parameter(format!(
             "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
@@ -855,12 +855,6 @@ impl Control {
                 tracing::warn!(function = record.name, qualifier, error = %err, "provisioned concurrency not restored");
             }
         }
-    }
-
-    /// How long until the account settings say a new environment may start;
-    /// used by tests to wait for provisioned concurrency.
-    pub fn timeout_of(&self, name: &str) -> Option<Duration> {
-        self.registry.get(name).map(|e| Duration::from_secs(u64::from(e.record.latest.timeout_s)))
     }
 }
 
