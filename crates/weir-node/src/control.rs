@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use weir_core::{ConfigChange, ConfigError, ConfigErrorKind, ConfigOutcome, FunctionId, ProvisionedStatus, Version};
