@@ -247,12 +247,13 @@ async fn process(
     };
     let counters = &shared.counters;
     let ids: HashSet<&str> = batch.iter().map(|m| m.message.message_id.as_str()).collect();
-    let outcome = match node.engine.start_invocation(entry.id, version, request) {
+    // What the batch became, and which messages to delete.
+    let (outcome, processed) = match node.engine.start_invocation(entry.id, version, request) {
         Err(_) => {
             // Throttled before reaching the function: the messages reappear
             // after the visibility timeout.
             counters.throttled.fetch_add(1, Ordering::Relaxed);
-            BatchOutcome::Throttled
+            (BatchOutcome::Throttled, Vec::new())
         }
         Ok(answer) => {
             counters.invoked.fetch_add(1, Ordering::Relaxed);
@@ -282,20 +283,27 @@ async fn process(
                     if verdict != BatchResponse::AllSucceeded {
                         counters.failed.fetch_add(1, Ordering::Relaxed);
                     }
-                    delete(&node, &queue, succeeded, counters).await;
-                    BatchOutcome::Success
+                    (BatchOutcome::Success, succeeded)
                 }
                 None => {
                     counters.failed.fetch_add(1, Ordering::Relaxed);
                     // With ReportBatchItemFailures Lambda does not scale down on errors.
-                    if record.report_batch_item_failures { BatchOutcome::Success } else { BatchOutcome::FunctionError }
+                    let outcome = if record.report_batch_item_failures {
+                        BatchOutcome::Success
+                    } else {
+                        BatchOutcome::FunctionError
+                    };
+                    (outcome, Vec::new())
                 }
             }
         }
     };
+    // The batch's slot frees once the function is done; deleting what it
+    // processed (still hidden by the visibility timeout) need not hold it.
     shared.scaler.lock().expect("scaler").record(node.clock.now(), outcome);
     counters.in_flight.fetch_sub(1, Ordering::AcqRel);
     shared.batch_done.notify_waiters();
+    delete(&node, &queue, processed, counters).await;
 }
 
 async fn delete(node: &Node, queue: &QueueMeta, receipts: Vec<String>, counters: &MappingCounters) {
