@@ -70,38 +70,6 @@ struct State {
     armed: Option<Instant>,
 }
 
-type InvokeFuture = std::pin::Pin<Box<dyn std::future::Future<Output = InvocationResult> + Send>>;
-
-/// An invocation run in its caller's task. If the caller goes away (the
-/// client disconnected) before it ends, it finishes in a task of its own,
-/// so the core always hears how it ended.
-struct InlineRun {
-    engine: Arc<Engine>,
-    env_id: EnvId,
-    invocation: InvocationId,
-    work: Option<InvokeFuture>,
-}
-
-impl InlineRun {
-    async fn run(mut self) {
-        let result = self.work.as_mut().expect("runs once").await;
-        self.work = None;
-        self.engine.invocation_done(self.env_id, self.invocation, result);
-    }
-}
-
-impl Drop for InlineRun {
-    fn drop(&mut self) {
-        if let Some(work) = self.work.take() {
-            let (engine, env_id, invocation) = (self.engine.clone(), self.env_id, self.invocation);
-            tokio::spawn(async move {
-                let result = work.await;
-                engine.invocation_done(env_id, invocation, result);
-            });
-        }
-    }
-}
-
 /// Work to do after the lock is released.
 enum Action {
     Spawn { env: EnvId, spec: weir_sandbox::EnvSpec },
@@ -175,19 +143,14 @@ impl Engine {
         self.with_core(|core, now| core.handle_config(now, change))
     }
 
-    /// Admits and runs one invocation; resolves when it ends. On a warm
-    /// environment the invocation runs in the caller's task (no task spawn,
-    /// no cross-task wake-up on the hot path).
+    /// Admits and runs one invocation; resolves when it ends.
     pub async fn invoke(
         &self,
         function: FunctionId,
         version: Version,
         request: weir_sandbox::Invocation,
     ) -> Result<Completion, Rejection> {
-        let (answer, inline) = self.admit(function, version, request, true)?;
-        if let Some(run) = inline {
-            run.run().await;
-        }
+        let answer = self.start_invocation(function, version, request)?;
         Ok(answer
             .await
             .unwrap_or(Completion::Failed { failure: InvocationFailure::EnvironmentLost, init_failure: None }))
@@ -202,16 +165,6 @@ impl Engine {
         version: Version,
         request: weir_sandbox::Invocation,
     ) -> Result<oneshot::Receiver<Completion>, Rejection> {
-        self.admit(function, version, request, false).map(|(answer, _)| answer)
-    }
-
-    fn admit(
-        &self,
-        function: FunctionId,
-        version: Version,
-        request: weir_sandbox::Invocation,
-        inline: bool,
-    ) -> Result<(oneshot::Receiver<Completion>, Option<InlineRun>), Rejection> {
         let (reply, answer) = oneshot::channel();
         let mut actions = Vec::new();
         let admission = {
@@ -224,19 +177,9 @@ impl Engine {
             self.drain(&mut state, &mut actions);
             admission
         };
-        let mut run = None;
-        if let (true, Admission::Admitted(id)) = (inline, admission)
-            && let Some(at) =
-                actions.iter().position(|a| matches!(a, Action::Run { invocation, .. } if *invocation == id))
-            && let Action::Run { env_id, env, invocation, request } = actions.swap_remove(at)
-        {
-            let engine = self.me.upgrade().expect("engine alive while it acts");
-            let work: InvokeFuture = Box::pin(async move { env.invoke(request).await });
-            run = Some(InlineRun { engine, env_id, invocation, work: Some(work) });
-        }
         self.perform(actions);
         match admission {
-            Admission::Admitted(_) => Ok((answer, run)),
+            Admission::Admitted(_) => Ok(answer),
             Admission::Throttled(throttle) => Err(Rejection::Throttled(throttle)),
             Admission::HostBusy => Err(Rejection::HostBusy),
             Admission::NotFound => Err(Rejection::NotFound),
