@@ -16,7 +16,7 @@ use tokio::task::AbortHandle;
 use crate::SandboxInner;
 use crate::lock;
 use crate::logs::{LogPump, format_rfc3339_ms};
-use crate::memory::{EnvCgroup, MemoryTracker, resident_bytes_of};
+use crate::memory::{EnvCgroup, MemoryTracker};
 use crate::process::{ChildProcess, signal_group};
 use crate::types::{ExitInfo, InitFailure, Invocation, InvocationResult, KillReason, Outcome, Report};
 
@@ -140,9 +140,7 @@ impl EnvShared {
                     state.init_duration_unreported = Some(init);
                 }
                 self.readiness.send_replace(Readiness::Ready(init));
-                if let Some(bytes) = resident_bytes_of(self.pid) {
-                    self.memory.observe(bytes);
-                }
+                self.memory.sample_leader();
             }
             Readiness::Ready(_) => {}
             Readiness::Failed(_) => return NextDecision::InvalidState("init failed"),
@@ -351,9 +349,7 @@ impl Environment {
         let duration = started.elapsed();
         // One more sample now: memory the function took since the watchdog's
         // last tick must show in this invocation's REPORT (Max Memory Used).
-        if let Some(bytes) = resident_bytes_of(shared.pid) {
-            shared.memory.observe(bytes);
-        }
+        shared.memory.sample_leader();
         let report = Report {
             duration,
             billed_duration_ms: billed_ms(duration),

@@ -4,13 +4,16 @@
 //! process groups, sums resident memory per group, records each group's peak (REPORT's
 //! `Max Memory Used`) and SIGKILLs a group over its limit (marking it out of memory); and the
 //! small, clearly gated cgroup v2 path (probe, per-environment `memory.max`, OOM detection),
-//! used only when the host has a usable cgroup v2 memory controller.
+//! used only when the host has a usable cgroup v2 memory controller. Between ticks, the
+//! leader's own `statm` is read through a descriptor opened once (an invocation's end samples
+//! it, so its REPORT shows memory taken since the last tick).
 //! Never: decides anything else about an environment, or touches processes it was not given.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -31,15 +34,41 @@ pub(crate) struct MemoryTracker {
     limit_bytes: Option<u64>,
     peak_bytes: AtomicU64,
     oom_killed: AtomicBool,
+    /// The leader's `/proc/<pid>/statm`, opened once: re-reading an open procfs file at
+    /// offset 0 costs a fifth of an open + read + close of `stat` on every invocation.
+    leader_statm: Option<fs::File>,
+    page_bytes: u64,
 }
 
 impl MemoryTracker {
+    /// `pgid` is also the leader's pid (environments are spawned as group leaders).
     pub(crate) fn new(pgid: i32, limit_bytes: Option<u64>) -> MemoryTracker {
-        MemoryTracker { pgid, limit_bytes, peak_bytes: AtomicU64::new(0), oom_killed: AtomicBool::new(false) }
+        MemoryTracker {
+            pgid,
+            limit_bytes,
+            peak_bytes: AtomicU64::new(0),
+            oom_killed: AtomicBool::new(false),
+            leader_statm: fs::File::open(format!("/proc/{pgid}/statm")).ok(),
+            page_bytes: page_size_bytes(),
+        }
     }
 
     pub(crate) fn observe(&self, resident_bytes: u64) {
         self.peak_bytes.fetch_max(resident_bytes, Ordering::Relaxed);
+    }
+
+    /// Samples the leader's resident memory now (the watchdog adds its children each tick).
+    pub(crate) fn sample_leader(&self) {
+        if let Some(bytes) = self.leader_resident_bytes() {
+            self.observe(bytes);
+        }
+    }
+
+    fn leader_resident_bytes(&self) -> Option<u64> {
+        let mut buf = [0u8; 128];
+        let len = self.leader_statm.as_ref()?.read_at(&mut buf, 0).ok()?;
+        let pages = parse_statm_resident(&buf[..len])?;
+        Some(pages * self.page_bytes)
     }
 
     pub(crate) fn peak_mb(&self) -> u32 {
@@ -211,13 +240,10 @@ fn parse_stat(stat: &[u8]) -> Option<(i32, u64)> {
     Some((pgrp, rss))
 }
 
-/// Resident bytes of a single process (used once, when an environment becomes ready, so even
-/// a first invocation that ends before any watchdog tick reports a real figure).
-pub(crate) fn resident_bytes_of(pid: u32) -> Option<u64> {
-    let mut buf = [0u8; 1024];
-    let path = PathBuf::from(format!("/proc/{pid}/stat"));
-    let (_, pages) = read_small(&path, &mut buf).and_then(parse_stat)?;
-    Some(pages * page_size_bytes())
+/// Resident pages from `/proc/<pid>/statm` (its second field).
+fn parse_statm_resident(statm: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(statm).ok()?;
+    text.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,9 +337,30 @@ mod tests {
     }
 
     #[test]
-    fn measures_our_own_process() {
-        let bytes = resident_bytes_of(std::process::id()).expect("own stat");
-        assert!(bytes > 1024 * 1024);
+    fn samples_the_leader_through_its_open_statm_each_time() {
+        let tracker = MemoryTracker::new(std::process::id() as i32, None);
+        tracker.sample_leader();
+        let before = tracker.peak_mb();
+        assert!(before >= 1, "our own process is resident: {before} MiB");
+        // 64 MiB touched after the first sample shows on the next one (the same descriptor
+        // re-read from offset 0, not a stale first read).
+        let touched = std::hint::black_box(vec![1u8; 64 * MIB as usize]);
+        tracker.sample_leader();
+        assert!(tracker.peak_mb() >= before + 60, "{} MiB after touching 64 MiB (was {before})", tracker.peak_mb());
+        drop(touched);
+    }
+
+    #[test]
+    fn a_tracker_of_a_gone_process_samples_nothing() {
+        let tracker = MemoryTracker::new(i32::MAX, None);
+        tracker.sample_leader();
+        assert_eq!(tracker.peak_mb(), 0);
+    }
+
+    #[test]
+    fn parses_statm() {
+        assert_eq!(parse_statm_resident(b"5392 921 830 177 0 145 0\n"), Some(921));
+        assert_eq!(parse_statm_resident(b""), None);
     }
 
     #[test]

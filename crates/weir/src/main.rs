@@ -39,7 +39,13 @@ fn main() -> anyhow::Result<()> {
         // CPU-bound and single-threaded: no async runtime needed.
         return weir_sim::cli::run(args);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    match &cli.command {
+        Command::Serve(args) => runtime.worker_threads(args.worker_threads()),
+        Command::Up(args) => runtime.worker_threads(args.serve.worker_threads()),
+        _ => &mut runtime,
+    };
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,

@@ -57,6 +57,23 @@ pub struct ServeArgs {
     /// Runtime client for python3.x functions.
     #[arg(long, env = "WEIR_PYTHON_BOOTSTRAP", value_enum, default_value = "weir")]
     pub python_bootstrap: BootstrapArg,
+    /// Threads running the server (HTTP, Runtime API, pollers). Default: half this
+    /// machine's cores, at least one, since the functions' own processes need the rest.
+    #[arg(long, env = "WEIR_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+}
+
+impl ServeArgs {
+    /// The server's worker thread count: the flag, or half the cores (at least one). Why
+    /// half: on a 2-core host one worker served invokes faster than two, with a third less
+    /// CPU per invocation, because workers handing tasks to each other cost context switches
+    /// the functions needed (README, "Performance").
+    pub fn worker_threads(&self) -> usize {
+        self.worker_threads.filter(|&n| n > 0).unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            (cores / 2).max(1)
+        })
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
