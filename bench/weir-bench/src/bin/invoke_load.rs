@@ -19,6 +19,9 @@ struct Args {
     concurrency: Vec<usize>,
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Unmeasured seconds before each level (environments start, connections open).
+    #[arg(long, default_value_t = 2)]
+    warmup_seconds: u64,
     #[arg(long, default_value = r#"{"hello":"world","n":42}"#)]
     payload: String,
     /// Label printed with each line.
@@ -38,7 +41,7 @@ async fn main() {
             body: Bytes::from(args.payload.clone()),
             expected_status: 200,
             concurrency: *c,
-            warmup: Duration::from_secs(2),
+            warmup: Duration::from_secs(args.warmup_seconds),
             duration: Duration::from_secs(args.seconds),
         };
         let report = closed_loop(&http, load).await;
