@@ -148,3 +148,28 @@ pub async fn wait_for_signal(running: &mut weir_node::Running) {
     }
     tracing::info!("shutting down");
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ServeArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn worker_threads(args: &[&str]) -> usize {
+        Cli::try_parse_from(std::iter::once("weir").chain(args.iter().copied())).unwrap().serve.worker_threads()
+    }
+
+    #[test]
+    fn worker_threads_default_to_half_the_cores_and_at_least_one() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(worker_threads(&[]), (cores / 2).max(1));
+        assert_eq!(worker_threads(&["--worker-threads", "0"]), (cores / 2).max(1));
+        assert_eq!(worker_threads(&["--worker-threads", "3"]), 3);
+    }
+}
