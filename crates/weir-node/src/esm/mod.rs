@@ -9,6 +9,7 @@
 //! batch responses.
 
 pub mod event;
+pub mod filter;
 pub mod poller;
 
 use std::collections::HashMap;
@@ -40,6 +41,10 @@ pub struct MappingRecord {
     pub maximum_batching_window_s: u32,
     pub maximum_concurrency: Option<u32>,
     pub report_batch_item_failures: bool,
+    /// `FilterCriteria` as given (`{"Filters": [{"Pattern": "…"}]}`), when
+    /// it holds at least one filter.
+    #[serde(default)]
+    pub filter_criteria: Option<Value>,
     pub enabled: bool,
     pub last_modified_ms: u64,
 }
@@ -57,6 +62,8 @@ pub struct MappingCounters {
     pub throttled: AtomicU64,
     /// Messages deleted after success.
     pub deleted: AtomicU64,
+    /// Messages no filter matched (deleted without invoking).
+    pub filtered_out: AtomicU64,
     /// Concurrent batches allowed now (the poller's scaling limit).
     pub concurrency_limit: AtomicU64,
     /// Batches in flight now.
@@ -206,6 +213,7 @@ impl Mappings {
             maximum_batching_window_s: 0,
             maximum_concurrency: None,
             report_batch_item_failures: false,
+            filter_criteria: None,
             enabled: req.enabled.unwrap_or(true),
             last_modified_ms: node.clock.epoch_ms(),
         };
@@ -285,6 +293,9 @@ impl Mappings {
         if let Some(max) = record.maximum_concurrency {
             shape["ScalingConfig"] = json!({ "MaximumConcurrency": max });
         }
+        if let Some(criteria) = &record.filter_criteria {
+            shape["FilterCriteria"] = criteria.clone();
+        }
         shape
     }
 
@@ -332,10 +343,8 @@ fn apply_settings(record: &mut MappingRecord, req: &MappingRequest) -> Result<()
         }
         record.report_batch_item_failures = !types.is_empty();
     }
-    if let Some(filters) = &req.filter_criteria
-        && filters.get("Filters").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
-    {
-        return Err(AwsError::invalid_parameter("weir does not support FilterCriteria on event source mappings yet"));
+    if let Some(criteria) = &req.filter_criteria {
+        record.filter_criteria = filter::normalise(criteria)?;
     }
     Ok(())
 }

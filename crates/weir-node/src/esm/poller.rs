@@ -10,7 +10,8 @@
 //! failed batch is left in flight and reappears after the queue's
 //! visibility timeout (redrive to the dead-letter queue happens in the
 //! store's receive); with `ReportBatchItemFailures` only the listed
-//! messages stay.
+//! messages stay. Messages no filter of the mapping's `FilterCriteria`
+//! matches are deleted without reaching the function, as Lambda does.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -24,6 +25,7 @@ use weir_sandbox::Outcome;
 use weir_store::{DeleteOutcome, QueueStore, QueueWatch, ReceiveOptions, ReceivedMessage};
 
 use super::event::{BatchResponse, parse_batch_response, sqs_event, sqs_record};
+use super::filter::Filters;
 use super::{MappingCounters, MappingRecord};
 use crate::Node;
 use crate::engine::Completion;
@@ -36,6 +38,7 @@ const RETRY: Duration = Duration::from_secs(1);
 
 struct Shared {
     record: MappingRecord,
+    filters: Filters,
     scaler: Mutex<PollerScaler>,
     counters: Arc<MappingCounters>,
     batch_done: Notify,
@@ -51,8 +54,19 @@ pub async fn run(
     let scaling = PollerScaling::with_maximum_concurrency(record.maximum_concurrency).unwrap_or_default();
     let batching = Batching::sqs(record.batch_size, Duration::from_secs(u64::from(record.maximum_batching_window_s)))
         .unwrap_or_default();
+    // Criteria were validated when the mapping was created or updated.
+    let filters = record.filter_criteria.as_ref().map_or_else(
+        || Ok(Filters::default()),
+        |criteria| {
+            Filters::compile(criteria).inspect_err(|err| {
+                tracing::error!(mapping = record.uuid, error = %err, "unreadable FilterCriteria: the mapping stays stopped");
+            })
+        },
+    );
+    let Ok(filters) = filters else { return };
     let shared = Arc::new(Shared {
         record,
+        filters,
         scaler: Mutex::new(PollerScaler::new(scaling, start)),
         counters,
         batch_done: Notify::new(),
@@ -229,7 +243,19 @@ async fn process(
     batch: Vec<ReceivedMessage>,
 ) {
     let record = &shared.record;
-    let records: Vec<_> = batch.iter().map(|m| sqs_record(m, &queue.arn, &node.ctx.region, queue.fifo)).collect();
+    let counters = &shared.counters;
+    let (batch, records, filtered_out) = apply_filters(&shared.filters, batch, &queue, &node.ctx.region);
+    if !filtered_out.is_empty() {
+        counters.filtered_out.fetch_add(filtered_out.len() as u64, Ordering::Relaxed);
+        delete(&node, &queue, filtered_out).await;
+    }
+    if batch.is_empty() {
+        // Nothing left for the function: no invocation, and the poller
+        // saw messages, so it does not scale down.
+        counters.in_flight.fetch_sub(1, Ordering::AcqRel);
+        shared.batch_done.notify_waiters();
+        return;
+    }
     let payload = Bytes::from(sqs_event(records).to_string());
     let timeout_s = entry.record.config(version).map_or(3, |c| c.timeout_s);
     let invoked_function_arn = match &record.qualifier {
@@ -245,7 +271,6 @@ async fn process(
         cognito_identity: None,
         trace_id: None,
     };
-    let counters = &shared.counters;
     let ids: HashSet<&str> = batch.iter().map(|m| m.message.message_id.as_str()).collect();
     // What the batch became, and which messages to delete.
     let (outcome, processed) = match node.engine.start_invocation(entry.id, version, request) {
@@ -303,20 +328,48 @@ async fn process(
     shared.scaler.lock().expect("scaler").record(node.clock.now(), outcome);
     counters.in_flight.fetch_sub(1, Ordering::AcqRel);
     shared.batch_done.notify_waiters();
-    delete(&node, &queue, processed, counters).await;
+    let deleted = delete(&node, &queue, processed).await;
+    counters.deleted.fetch_add(deleted, Ordering::Relaxed);
 }
 
-async fn delete(node: &Node, queue: &QueueMeta, receipts: Vec<String>, counters: &MappingCounters) {
+/// Splits a batch by the mapping's filters: the messages that pass with
+/// their records, and the receipt handles of those that do not.
+fn apply_filters(
+    filters: &Filters,
+    batch: Vec<ReceivedMessage>,
+    queue: &QueueMeta,
+    region: &str,
+) -> (Vec<ReceivedMessage>, Vec<serde_json::Value>, Vec<String>) {
+    let mut kept = Vec::with_capacity(batch.len());
+    let mut records = Vec::with_capacity(batch.len());
+    let mut filtered_out = Vec::new();
+    for message in batch {
+        let mut record = sqs_record(&message, &queue.arn, region, queue.fifo);
+        if filters.admits(&mut record) {
+            kept.push(message);
+            records.push(record);
+        } else {
+            filtered_out.push(message.receipt_handle);
+        }
+    }
+    (kept, records, filtered_out)
+}
+
+/// Deletes settled messages; returns how many were deleted.
+async fn delete(node: &Node, queue: &QueueMeta, receipts: Vec<String>) -> u64 {
     if receipts.is_empty() {
-        return;
+        return 0;
     }
     match node.control.store.delete(queue.id, receipts).await {
         Ok(outcomes) => {
             let deleted = outcomes.iter().filter(|o| matches!(o, Ok(DeleteOutcome::Deleted))).count() as u64;
-            counters.deleted.fetch_add(deleted, Ordering::Relaxed);
             node.sqs.counters(&queue.name).deleted.fetch_add(deleted, Ordering::Relaxed);
+            deleted
         }
-        Err(err) => tracing::warn!(queue = queue.name, error = %err, "deleting processed messages failed"),
+        Err(err) => {
+            tracing::warn!(queue = queue.name, error = %err, "deleting settled messages failed");
+            0
+        }
     }
 }
 

@@ -486,6 +486,14 @@ family!(
     "Messages deleted after the function processed them."
 );
 family!(
+    ESM_FILTERED_OUT_MESSAGES,
+    "weir_event_source_mapping_filtered_out_messages_total",
+    Counter,
+    M,
+    None,
+    "Messages no filter of the mapping's FilterCriteria matched, deleted without invoking (Lambda's FilteredOutEventCount)."
+);
+family!(
     ESM_CONCURRENCY_LIMIT,
     "weir_event_source_mapping_concurrency_limit",
     Gauge,
@@ -559,6 +567,7 @@ pub const ALL: &[Family] = &[
     ESM_FAILED_BATCHES,
     ESM_THROTTLED_BATCHES,
     ESM_DELETED_MESSAGES,
+    ESM_FILTERED_OUT_MESSAGES,
     ESM_CONCURRENCY_LIMIT,
     ESM_IN_FLIGHT_BATCHES,
 ];

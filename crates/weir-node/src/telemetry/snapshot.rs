@@ -87,6 +87,7 @@ pub struct MappingSnapshot {
     pub failed: u64,
     pub throttled: u64,
     pub deleted: u64,
+    pub filtered_out: u64,
     pub concurrency_limit: u64,
     pub in_flight: u64,
 }
@@ -174,6 +175,7 @@ impl Snapshot {
                     failed: read(|c| &c.failed),
                     throttled: read(|c| &c.throttled),
                     deleted: read(|c| &c.deleted),
+                    filtered_out: read(|c| &c.filtered_out),
                     concurrency_limit: read(|c| &c.concurrency_limit),
                     in_flight: read(|c| &c.in_flight),
                     function_name: record.function_name,

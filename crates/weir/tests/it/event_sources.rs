@@ -190,3 +190,101 @@ async fn a_mapping_cannot_exceed_the_functions_reserved_concurrency() {
     assert_eq!(max_overlap(&runs), 2, "the poller respects reserved concurrency 2");
     assert_eq!(seen.len(), 40, "no message ran twice: throttles never churned the queue");
 }
+
+#[tokio::test]
+async fn filter_criteria_send_only_matching_messages_and_delete_the_rest() {
+    let files = tempfile::tempdir().unwrap();
+    let record_file = files.path().join("filtered.jsonl");
+    let weir = Weir::start(&[]);
+    let queue =
+        weir.sqs("CreateQueue", json!({"QueueName": "orders", "Attributes": {"VisibilityTimeout": "30"}})).await;
+    let queue_url = queue["QueueUrl"].as_str().unwrap().to_string();
+    let queue_arn = "arn:aws:sqs:us-east-1:000000000000:orders";
+    let mut spec = python_function("picky", WORKER);
+    spec["Environment"] = json!({"Variables": {"RECORD_FILE": record_file.to_str().unwrap()}});
+    weir.create_function(spec).await;
+
+    // Lambda refuses a pattern it cannot read.
+    let bad = json!({"Filters": [{"Pattern": "{\"body\": \"order\"}"}]});
+    let refused = weir
+        .json(
+            "POST",
+            "/2015-03-31/event-source-mappings",
+            json!({"EventSourceArn": queue_arn, "FunctionName": "picky", "FilterCriteria": bad}),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.header("x-amzn-errortype"), Some("InvalidParameterValueException"));
+    assert!(refused.text().contains("Invalid filter pattern definition."), "{}", refused.text());
+
+    // Two filters, ORed: JSON orders, and plain-text messages starting "urgent".
+    let criteria = json!({"Filters": [
+        {"Pattern": r#"{"body": {"kind": ["order"], "total": [{"numeric": [">", 0]}]}}"#},
+        {"Pattern": r#"{"body": [{"prefix": "urgent"}]}"#},
+    ]});
+    let mapping = weir
+        .json(
+            "POST",
+            "/2015-03-31/event-source-mappings",
+            json!({"EventSourceArn": queue_arn, "FunctionName": "picky", "BatchSize": 10,
+                   "MaximumBatchingWindowInSeconds": 1, "FilterCriteria": criteria}),
+        )
+        .await;
+    assert_eq!(mapping.status, 202, "{}", mapping.text());
+    assert_eq!(mapping.json()["FilterCriteria"], criteria);
+    let uuid = mapping.json()["UUID"].as_str().unwrap().to_string();
+
+    let bodies = [
+        r#"{"kind": "order", "total": 12.5}"#,
+        r#"{"kind": "refund", "total": 3}"#,
+        r#"{"kind": "order", "total": 0}"#,
+        "urgent: call back",
+        "routine: nothing to do",
+        r#"{"kind": "order", "total": 7}"#,
+    ];
+    for body in bodies {
+        weir.sqs("SendMessage", json!({"QueueUrl": queue_url, "MessageBody": body})).await;
+    }
+    let queue_empty = async || {
+        let attributes = weir
+            .sqs(
+                "GetQueueAttributes",
+                json!({"QueueUrl": queue_url, "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]}),
+            )
+            .await["Attributes"]
+            .clone();
+        attributes["ApproximateNumberOfMessages"] == "0" && attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    };
+    assert!(eventually(Duration::from_secs(30), async || lines(&record_file).len() >= 3 && queue_empty().await).await);
+    let mut seen: Vec<String> = lines(&record_file).iter().map(|l| l["body"].as_str().unwrap().to_string()).collect();
+    seen.sort();
+    let mut wanted = vec![bodies[0].to_string(), bodies[3].to_string(), bodies[5].to_string()];
+    wanted.sort();
+    assert_eq!(seen, wanted, "the function saw exactly the matching messages, body text unchanged");
+
+    // The three others were deleted, and counted as filtered out.
+    let metrics = weir.call("GET", "/metrics", &[], "").await.text();
+    let filtered_out = metrics
+        .lines()
+        .find(|l| l.starts_with("weir_event_source_mapping_filtered_out_messages_total{") && l.contains(&uuid))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|v| v.parse::<f64>().unwrap());
+    assert_eq!(filtered_out, Some(3.0), "{metrics}");
+
+    // GetEventSourceMapping reports the criteria; an empty Filters list clears them.
+    let got = weir.call("GET", &format!("/2015-03-31/event-source-mappings/{uuid}"), &[], "").await.json();
+    assert_eq!(got["FilterCriteria"], criteria);
+    let cleared = weir
+        .json("PUT", &format!("/2015-03-31/event-source-mappings/{uuid}"), json!({"FilterCriteria": {"Filters": []}}))
+        .await;
+    assert_eq!(cleared.status, 202, "{}", cleared.text());
+    assert!(cleared.json().get("FilterCriteria").is_none(), "{}", cleared.text());
+    weir.sqs("SendMessage", json!({"QueueUrl": queue_url, "MessageBody": "routine again"})).await;
+    assert!(
+        eventually(Duration::from_secs(30), async || {
+            lines(&record_file).iter().any(|l| l["body"] == "routine again")
+        })
+        .await,
+        "without filters every message reaches the function"
+    );
+}
