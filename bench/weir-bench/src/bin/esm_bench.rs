@@ -3,7 +3,11 @@
 //! handler, and the latency from SendMessage to the handler with an idle
 //! queue.
 //!
-//! `cargo build --release -p weir -p weir-bench && target/release/esm_bench [--messages N]`
+//! `cargo build --release -p weir -p weir-bench && target/release/esm_bench [--messages N] [--filter]`
+//!
+//! `--filter` gives the mapping a `FilterCriteria` every message passes
+//! (`{"body": {"n": [{"numeric": [">=", 0]}]}}`), to measure what matching
+//! costs on the same workload.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,6 +25,9 @@ struct Args {
     /// Messages for the latency measurement.
     #[arg(long, default_value_t = 100)]
     probes: usize,
+    /// Give the throughput mapping a FilterCriteria every message passes.
+    #[arg(long)]
+    filter: bool,
 }
 
 const STAMP: &str = r#"
@@ -79,24 +86,23 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("preloaded {} messages in {:.2} s", batches * 10, loaded.elapsed().as_secs_f64());
     create(&http, &e, &rust_function("drain", &weir_testfns::testfn_path(), 60)).await;
+    let mut mapping = json!({"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:bulk", "FunctionName": "drain",
+                             "BatchSize": args.batch_size, "MaximumBatchingWindowInSeconds": 1});
+    if args.filter {
+        mapping["FilterCriteria"] = json!({"Filters": [{"Pattern": r#"{"body": {"n": [{"numeric": [">=", 0]}]}}"#}]});
+    }
     let begun = Instant::now();
-    let (status, mapping) = http
-        .json(
-            "POST",
-            &format!("{e}/2015-03-31/event-source-mappings"),
-            &json!({"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:bulk", "FunctionName": "drain",
-                    "BatchSize": args.batch_size, "MaximumBatchingWindowInSeconds": 1}),
-        )
-        .await?;
+    let (status, mapping) = http.json("POST", &format!("{e}/2015-03-31/event-source-mappings"), &mapping).await?;
     anyhow::ensure!(status == 202, "mapping: {mapping}");
     while depth(&http, &e, &url).await? > 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let took = begun.elapsed();
     println!(
-        "queue -> function: {} messages, batch size {}, drained in {:.2} s: {:.0} messages/s",
+        "queue -> function: {} messages, batch size {}{}, drained in {:.2} s: {:.0} messages/s",
         batches * 10,
         args.batch_size,
+        if args.filter { ", with a filter" } else { "" },
         took.as_secs_f64(),
         (batches * 10) as f64 / took.as_secs_f64()
     );
