@@ -191,6 +191,7 @@ pub async fn start(config: NodeConfig) -> Result<Running, StartError> {
     });
     async_invoke::AsyncInvoker::start(&node).await;
     sqs::SqsService::start(&node);
+    sqs::move_tasks::resume(&node).await;
     esm::Mappings::start(&node).await;
     telemetry::Telemetry::start(&node);
 

@@ -1,19 +1,23 @@
 //! Dead-letter queue redrive: StartMessageMoveTask, ListMessageMoveTasks,
 //! CancelMessageMoveTask.
 //!
-//! Owns: the move tasks of this node (in memory: a restart forgets finished tasks and stops
-//! running ones; the messages already moved stay moved, each move being one atomic store
-//! step). A task moves, in receive order, the messages visible in the dead-letter queue
-//! when it started, back to a source queue (or the given destination), pacing itself when
-//! `MaxNumberOfMessagesPerSecond` is set. Never: decides which messages move (the store's
-//! `move_messages` does, atomically).
+//! Owns: the move tasks of this node, persisted in the catalog (kind `sqs-move-task`) when
+//! they start, after each step and when they end, so a restart resumes running tasks and
+//! still lists finished ones. A task moves, in receive order, the messages visible in the
+//! dead-letter queue when it started, back to a source queue (or the given destination),
+//! pacing itself when `MaxNumberOfMessagesPerSecond` is set. Each step is one atomic store
+//! move; the task's count is saved after it, so a task resumed after a crash between the
+//! two may move up to one step (100 messages, or its rate) more than it counted. Never:
+//! decides which messages move (the store's `move_messages` does, atomically).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use weir_store::{QueueId, QueueStore};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use weir_store::{CatalogOp, CatalogStore, Expect, QueueId, QueueStore};
 use weir_wire::AwsError;
 use weir_wire::sqs::{
     CancelMessageMoveTaskRequest, CancelMessageMoveTaskResult, ListMessageMoveTasksRequest, ListMessageMoveTasksResult,
@@ -28,6 +32,8 @@ use crate::Node;
 const UNPACED_BATCH: u32 = 100;
 /// Finished tasks remembered (for ListMessageMoveTasks).
 const REMEMBERED_TASKS: usize = 1000;
+/// Catalog kind of persisted tasks (key: the task id).
+const CATALOG_KIND: &str = "sqs-move-task";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Status {
@@ -48,12 +54,41 @@ impl Status {
             Status::Failed(_) => "FAILED",
         }
     }
+
+    fn from_record(name: &str, failure_reason: Option<String>) -> Status {
+        match name {
+            "RUNNING" => Status::Running,
+            "CANCELLING" => Status::Cancelling,
+            "CANCELLED" => Status::Cancelled,
+            "COMPLETED" => Status::Completed,
+            _ => Status::Failed(failure_reason.unwrap_or_default()),
+        }
+    }
 }
 
-struct MoveTask {
+/// A task as persisted.
+#[derive(Debug, Serialize, Deserialize)]
+struct TaskRecord {
+    id: String,
     handle: String,
     source_arn: String,
     destination_arn: Option<String>,
+    /// The queue the messages go to (`destination_arn` or the source's one source queue).
+    target_arn: String,
+    rate_per_second: Option<i64>,
+    started_ms: u64,
+    to_move: u64,
+    moved: u64,
+    status: String,
+    failure_reason: Option<String>,
+}
+
+struct MoveTask {
+    id: String,
+    handle: String,
+    source_arn: String,
+    destination_arn: Option<String>,
+    target_arn: String,
     rate_per_second: Option<i64>,
     started_ms: u64,
     to_move: u64,
@@ -69,6 +104,58 @@ impl MoveTask {
 
     fn set_status(&self, status: Status) {
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
+    fn record(&self) -> TaskRecord {
+        let status = self.status();
+        TaskRecord {
+            id: self.id.clone(),
+            handle: self.handle.clone(),
+            source_arn: self.source_arn.clone(),
+            destination_arn: self.destination_arn.clone(),
+            target_arn: self.target_arn.clone(),
+            rate_per_second: self.rate_per_second,
+            started_ms: self.started_ms,
+            to_move: self.to_move,
+            moved: self.moved.load(Ordering::Relaxed),
+            status: status.name().to_owned(),
+            failure_reason: match status {
+                Status::Failed(reason) => Some(reason),
+                _ => None,
+            },
+        }
+    }
+
+    fn from_record(record: TaskRecord) -> MoveTask {
+        MoveTask {
+            status: Mutex::new(Status::from_record(&record.status, record.failure_reason)),
+            id: record.id,
+            handle: record.handle,
+            source_arn: record.source_arn,
+            destination_arn: record.destination_arn,
+            target_arn: record.target_arn,
+            rate_per_second: record.rate_per_second,
+            started_ms: record.started_ms,
+            to_move: record.to_move,
+            moved: AtomicU64::new(record.moved),
+            cancel: AtomicBool::new(false),
+        }
+    }
+
+    /// Saves the task's current state.
+    async fn persist(&self, node: &Node) -> Result<(), AwsError> {
+        let value = Bytes::from(serde_json::to_vec(&self.record()).expect("task records serialise"));
+        let op = CatalogOp::Put { kind: CATALOG_KIND.into(), key: self.id.clone(), value, expect: Expect::Any };
+        node.control.store.catalog_apply(vec![op]).await.map_err(|e| errors::internal(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Ends the task with `status`, saved.
+    async fn finish(&self, node: &Node, status: Status) {
+        self.set_status(status);
+        if let Err(err) = self.persist(node).await {
+            tracing::warn!(task = self.id, error = %err, "saving a finished message move task failed");
+        }
     }
 
     fn entry(&self) -> MessageMoveTaskEntry {
@@ -101,16 +188,69 @@ impl MoveTasks {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn add(&self, task: Arc<MoveTask>) {
+    /// Adds a task; returns the id of a finished task forgotten to make room.
+    fn add(&self, task: Arc<MoveTask>) -> Option<String> {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.push(task);
         if tasks.len() > REMEMBERED_TASKS {
             let finished = tasks.iter().position(|t| !matches!(t.status(), Status::Running | Status::Cancelling));
             if let Some(at) = finished {
-                tasks.remove(at);
+                return Some(tasks.remove(at).id.clone());
             }
         }
+        None
     }
+}
+
+/// Loads the persisted tasks: finished ones are listed again, running ones
+/// carry on (a task whose queues are gone fails), and a task that was being
+/// cancelled is cancelled.
+pub async fn resume(node: &Arc<Node>) {
+    let entries = match node.control.store.catalog_list(CATALOG_KIND, "").await {
+        Ok(entries) => entries,
+        Err(err) => {
+            tracing::error!(error = %err, "message move tasks could not be read");
+            return;
+        }
+    };
+    let mut tasks: Vec<MoveTask> = entries
+        .iter()
+        .filter_map(|entry| match serde_json::from_slice::<TaskRecord>(&entry.value) {
+            Ok(record) => Some(MoveTask::from_record(record)),
+            Err(err) => {
+                tracing::error!(key = entry.key, error = %err, "unreadable message move task skipped");
+                None
+            }
+        })
+        .collect();
+    tasks.sort_by_key(|task| task.started_ms);
+    for task in tasks {
+        let task = Arc::new(task);
+        node.sqs.move_tasks.add(task.clone());
+        match task.status() {
+            Status::Running => {
+                let source = queue_id(node, &task.source_arn).await;
+                let target = queue_id(node, &task.target_arn).await;
+                match (source, target) {
+                    (Some(source), Some(target)) => {
+                        tokio::spawn(run(node.clone(), task, source, target));
+                    }
+                    _ => {
+                        let reason = "A queue of the task no longer exists.".to_owned();
+                        task.finish(node, Status::Failed(reason)).await;
+                    }
+                }
+            }
+            Status::Cancelling => task.finish(node, Status::Cancelled).await,
+            _ => {}
+        }
+    }
+}
+
+/// The store id of the queue with this ARN, if it exists.
+async fn queue_id(node: &Node, arn: &str) -> Option<QueueId> {
+    let name = queue_name_from_arn(arn)?;
+    node.sqs.state(node, name).await.ok().filter(|s| s.meta.arn == arn).map(|s| s.meta.id)
 }
 
 fn not_found(parameter: &str) -> AwsError {
@@ -178,9 +318,11 @@ pub async fn start_message_move_task(node: &Arc<Node>, body: &[u8]) -> Result<Ve
     let handle = base64::engine::general_purpose::STANDARD
         .encode(serde_json::json!({ "taskId": task_id, "sourceArn": source_arn }).to_string());
     let task = Arc::new(MoveTask {
+        id: task_id,
         handle: handle.clone(),
         source_arn,
         destination_arn: request.destination_arn,
+        target_arn: destination.meta.arn.clone(),
         rate_per_second: rate,
         started_ms: now,
         to_move: stats.visible,
@@ -188,7 +330,14 @@ pub async fn start_message_move_task(node: &Arc<Node>, body: &[u8]) -> Result<Ve
         cancel: AtomicBool::new(false),
         status: Mutex::new(Status::Running),
     });
-    node.sqs.move_tasks.add(task.clone());
+    // Saved before the answer: an acknowledged task survives a restart.
+    task.persist(node).await?;
+    if let Some(forgotten) = node.sqs.move_tasks.add(task.clone()) {
+        let op = CatalogOp::Delete { kind: CATALOG_KIND.into(), key: forgotten, expect: Expect::Any };
+        if let Err(err) = node.control.store.catalog_apply(vec![op]).await {
+            tracing::warn!(error = %err, "forgetting an old message move task failed");
+        }
+    }
     tokio::spawn(run(node.clone(), task, source.meta.id, destination.meta.id));
     to_json(&StartMessageMoveTaskResult { task_handle: handle })
 }
@@ -198,26 +347,30 @@ async fn run(node: Arc<Node>, task: Arc<MoveTask>, source: QueueId, destination:
     let batch = task.rate_per_second.map_or(UNPACED_BATCH, |rate| rate as u32);
     loop {
         if task.cancel.load(Ordering::Acquire) {
-            task.set_status(Status::Cancelled);
+            task.finish(&node, Status::Cancelled).await;
             return;
         }
         let moved_so_far = task.moved.load(Ordering::Relaxed);
         if moved_so_far >= task.to_move {
-            task.set_status(Status::Completed);
+            task.finish(&node, Status::Completed).await;
             return;
         }
         let step = batch.min((task.to_move - moved_so_far).min(u64::from(u32::MAX)) as u32);
         let started = tokio::time::Instant::now();
         match node.control.store.move_messages(source, destination, step, node.clock.epoch_ms()).await {
             Ok(0) => {
-                task.set_status(Status::Completed);
+                task.finish(&node, Status::Completed).await;
                 return;
             }
             Ok(moved) => {
                 task.moved.fetch_add(moved, Ordering::Relaxed);
+                if let Err(err) = task.persist(&node).await {
+                    task.set_status(Status::Failed(err.to_string()));
+                    return;
+                }
             }
             Err(err) => {
-                task.set_status(Status::Failed(err.to_string()));
+                task.finish(&node, Status::Failed(err.to_string())).await;
                 return;
             }
         }
@@ -278,5 +431,6 @@ pub async fn cancel_message_move_task(node: &Node, body: &[u8]) -> Result<Vec<u8
         *status = Status::Cancelling;
     }
     task.cancel.store(true, Ordering::Release);
+    task.persist(node).await?;
     to_json(&CancelMessageMoveTaskResult { approximate_number_of_messages_moved: task.moved.load(Ordering::Relaxed) })
 }

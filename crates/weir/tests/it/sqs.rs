@@ -9,8 +9,9 @@
 mod crash;
 
 use std::process::Command;
+use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -669,4 +670,59 @@ async fn the_aws_cli_round_trips_a_message() {
     assert_eq!(message["MessageAttributes"]["k"]["StringValue"], "v");
     assert_eq!(attributes["Attributes"]["ApproximateNumberOfMessages"], "0");
     assert_eq!(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"], "0");
+}
+
+#[tokio::test]
+async fn a_message_move_task_survives_a_crash_and_finishes_after_restart() {
+    let weir = Weir::start(&[]);
+    let dead = weir.sqs("CreateQueue", json!({"QueueName": "dead"})).await["QueueUrl"].as_str().unwrap().to_string();
+    let dead_arn = "arn:aws:sqs:us-east-1:000000000000:dead";
+    let redrive = json!({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "1"}).to_string();
+    let src = weir.sqs("CreateQueue", json!({"QueueName": "src", "Attributes": {"RedrivePolicy": redrive}})).await
+        ["QueueUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for n in 0..4 {
+        weir.sqs("SendMessage", json!({"QueueUrl": dead, "MessageBody": format!("lost-{n}")})).await;
+    }
+    let list = async |weir: &Weir| {
+        weir.sqs("ListMessageMoveTasks", json!({"SourceArn": dead_arn, "MaxResults": 10})).await["Results"].clone()
+    };
+    // One message a second: the task is still running when weir dies.
+    let started =
+        weir.sqs("StartMessageMoveTask", json!({"SourceArn": dead_arn, "MaxNumberOfMessagesPerSecond": 1})).await;
+    let handle = started["TaskHandle"].as_str().unwrap().to_string();
+    assert!(
+        eventually(Duration::from_secs(10), async || list(&weir).await[0]["ApproximateNumberOfMessagesMoved"] == 1)
+            .await
+    );
+    weir.sigkill();
+
+    let weir = weir.restart(&[]);
+    let finished = eventually(Duration::from_secs(20), async || list(&weir).await[0]["Status"] == "COMPLETED").await;
+    let tasks = list(&weir).await;
+    assert!(finished, "{tasks}");
+    assert_eq!(tasks.as_array().unwrap().len(), 1, "{tasks}");
+    assert_eq!(tasks[0]["ApproximateNumberOfMessagesToMove"], 4);
+    assert_eq!(tasks[0]["ApproximateNumberOfMessagesMoved"], 4);
+    assert_eq!(tasks[0]["MaxNumberOfMessagesPerSecond"], 1);
+    let depth = async |url: &str| {
+        weir.sqs("GetQueueAttributes", json!({"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"]}))
+            .await["Attributes"]["ApproximateNumberOfMessages"]
+            .clone()
+    };
+    assert_eq!(depth(&src).await, "4", "every message is back in its source queue");
+    assert_eq!(depth(&dead).await, "0");
+    // The finished task's handle is no longer cancellable, and is known.
+    let refused = weir
+        .call(
+            "POST",
+            "/",
+            &[("x-amz-target", "AmazonSQS.CancelMessageMoveTask"), ("content-type", "application/x-amz-json-1.0")],
+            json!({"TaskHandle": handle}).to_string(),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("Only active tasks can be cancelled."), "{}", refused.text());
 }
