@@ -82,6 +82,8 @@
 //! * **`$or`.** Always the operator, never a field name (Event Ruler keeps
 //!   a legacy reading as a field name in some shapes); field names that are
 //!   operator names are accepted inside `$or` sub-patterns.
+//! * **`anything-but` with `prefix`/`suffix`** takes one string; Event
+//!   Ruler also accepts a list of them.
 //! * **Case folding** for `equals-ignore-case` is Unicode lower-casing
 //!   character by character (`char::to_lowercase`).
 //! * **Grammar scope.** The full EventBridge grammar is accepted; Lambda's

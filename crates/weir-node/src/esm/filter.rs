@@ -1,11 +1,15 @@
 //! `FilterCriteria` on an SQS event source mapping (spec §9.6): reading and
 //! validating the criteria as Lambda receives them, and deciding which
-//! records of a batch reach the function.
+//! records reach the function.
 //!
 //! A record passes when any filter's pattern matches it. The pattern sees
-//! the record as Lambda builds it, except that a body holding valid JSON is
-//! matched as that JSON (so `{"body": {"kind": ["order"]}}` works) and any
-//! other body as its text. Lambda deletes the messages no filter matches.
+//! the record as Lambda builds it, except that a body holding a JSON object
+//! or array is matched as that JSON (so `{"body": {"kind": ["order"]}}`
+//! works) and any other body as its text. As on Lambda, a filter whose
+//! `body` rule has the other form never matches: a JSON-form rule
+//! (`{"body": {…}}`) drops plain-text bodies and a text-form rule
+//! (`{"body": [...]}`) drops JSON bodies. Lambda deletes the messages no
+//! filter matches.
 
 use serde_json::Value;
 use weir_filter::Pattern;
@@ -16,9 +20,26 @@ pub const MAX_FILTERS: usize = 5;
 /// Longest `Pattern` Lambda accepts, in characters.
 pub const MAX_PATTERN_CHARS: usize = 4_096;
 
+/// The form of a filter's top-level `body` rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyForm {
+    /// No `body` rule: any body.
+    Any,
+    /// `{"body": [...]}`: matches plain-text bodies only.
+    Text,
+    /// `{"body": {...}}`: matches JSON bodies only.
+    Json,
+}
+
+#[derive(Clone, Debug)]
+struct Filter {
+    pattern: Pattern,
+    body: BodyForm,
+}
+
 /// The compiled filters of one mapping; empty means "no filtering".
 #[derive(Clone, Debug, Default)]
-pub struct Filters(Vec<Pattern>);
+pub struct Filters(Vec<Filter>);
 
 impl Filters {
     /// Compiles `{"Filters": [{"Pattern": "…"}, …]}`. An absent or empty
@@ -28,7 +49,7 @@ impl Filters {
         let filters = match criteria.get("Filters") {
             None | Some(Value::Null) => return Ok(Filters::default()),
             Some(Value::Array(filters)) => filters,
-            Some(_) => return Err(invalid_pattern()),
+            Some(_) => return Err(invalid_pattern("Filters must be a list")),
         };
         if filters.len() > MAX_FILTERS {
             return Err(AwsError::invalid_parameter(format!(
@@ -36,45 +57,58 @@ impl Filters {
                 filters.len()
             )));
         }
-        let mut patterns = Vec::with_capacity(filters.len());
+        let mut compiled = Vec::with_capacity(filters.len());
         for (index, filter) in filters.iter().enumerate() {
-            let text = filter.get("Pattern").and_then(Value::as_str).ok_or_else(invalid_pattern)?;
+            let text = filter
+                .get("Pattern")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid_pattern("a filter has no Pattern"))?;
             if text.chars().count() > MAX_PATTERN_CHARS {
                 return Err(AwsError::invalid_parameter(format!(
                     "1 validation error detected: Value at 'filterCriteria.filters.{}.member.pattern' failed to satisfy constraint: Member must have length less than or equal to {MAX_PATTERN_CHARS}",
                     index + 1
                 )));
             }
-            patterns.push(Pattern::parse(text).map_err(|_| invalid_pattern())?);
+            let pattern = Pattern::parse(text).map_err(|err| invalid_pattern(err.to_string()))?;
+            let body = match serde_json::from_str::<Value>(text).ok().as_ref().and_then(|p| p.get("body")) {
+                Some(Value::Object(_)) => BodyForm::Json,
+                Some(_) => BodyForm::Text,
+                None => BodyForm::Any,
+            };
+            compiled.push(Filter { pattern, body });
         }
-        Ok(Filters(patterns))
+        Ok(Filters(compiled))
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// Whether the SQS `record` (as sent to the function) passes. The body
-    /// is swapped for its parsed JSON while matching and put back after.
+    /// Whether the SQS `record` (as sent to the function) passes. A JSON
+    /// body is swapped for its parsed value while matching and put back
+    /// after.
     pub fn admits(&self, record: &mut Value) -> bool {
         if self.0.is_empty() {
             return true;
         }
-        let parsed =
-            record.get("body").and_then(Value::as_str).and_then(|body| serde_json::from_str::<Value>(body).ok());
-        match parsed {
+        let json_body = record
+            .get("body")
+            .and_then(Value::as_str)
+            .and_then(|body| serde_json::from_str::<Value>(body).ok())
+            .filter(|body| body.is_object() || body.is_array());
+        match json_body {
             Some(json) => {
                 let text = std::mem::replace(&mut record["body"], json);
-                let admitted = self.any_matches(record);
+                let admitted = self.any_matches(record, BodyForm::Json);
                 record["body"] = text;
                 admitted
             }
-            None => self.any_matches(record),
+            None => self.any_matches(record, BodyForm::Text),
         }
     }
 
-    fn any_matches(&self, record: &Value) -> bool {
-        self.0.iter().any(|pattern| pattern.matches(record))
+    fn any_matches(&self, record: &Value, body: BodyForm) -> bool {
+        self.0.iter().any(|f| (f.body == BodyForm::Any || f.body == body) && f.pattern.matches(record))
     }
 }
 
@@ -83,8 +117,9 @@ pub fn normalise(criteria: &Value) -> Result<Option<Value>, AwsError> {
     Ok((!Filters::compile(criteria)?.is_empty()).then(|| criteria.clone()))
 }
 
-/// Lambda's answer to a pattern it cannot read.
-fn invalid_pattern() -> AwsError {
+/// Lambda's answer to a pattern it cannot read (the reason is logged).
+fn invalid_pattern(reason: impl std::fmt::Display) -> AwsError {
+    tracing::debug!(%reason, "FilterCriteria refused");
     AwsError::invalid_parameter("Invalid filter pattern definition.")
 }
 
@@ -117,6 +152,29 @@ mod tests {
         let filters = Filters::compile(&criteria(&[r#"{"body": [{"prefix": "ORDER"}]}"#])).unwrap();
         assert!(filters.admits(&mut record("ORDER 17")));
         assert!(!filters.admits(&mut record("REFUND 17")));
+    }
+
+    #[test]
+    fn a_filter_whose_body_form_differs_from_the_body_drops_the_message() {
+        // Lambda's table: plain-string body + JSON pattern, or JSON body +
+        // plain-string pattern, is dropped, even where `exists: false` holds.
+        let json_form = Filters::compile(&criteria(&[r#"{"body": {"a": [{"exists": false}]}}"#])).unwrap();
+        assert!(!json_form.admits(&mut record("plain text")));
+        assert!(json_form.admits(&mut record(r#"{"b": 1}"#)));
+        let text_form = Filters::compile(&criteria(&[r#"{"body": [{"exists": false}]}"#])).unwrap();
+        assert!(!text_form.admits(&mut record(r#"{"a": 1}"#)));
+        let no_body_rule = Filters::compile(&criteria(&[r#"{"eventSource": ["aws:sqs"]}"#])).unwrap();
+        assert!(no_body_rule.admits(&mut record("plain text")));
+        assert!(no_body_rule.admits(&mut record(r#"{"a": 1}"#)));
+    }
+
+    #[test]
+    fn a_scalar_json_body_is_text() {
+        // A body of `42` is an id, not a number: string patterns match it.
+        let filters = Filters::compile(&criteria(&[r#"{"body": ["42", {"prefix": "tr"}]}"#])).unwrap();
+        assert!(filters.admits(&mut record("42")));
+        assert!(filters.admits(&mut record("true")));
+        assert!(!filters.admits(&mut record("43")));
     }
 
     #[test]

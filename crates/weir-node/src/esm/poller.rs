@@ -55,15 +55,13 @@ pub async fn run(
     let batching = Batching::sqs(record.batch_size, Duration::from_secs(u64::from(record.maximum_batching_window_s)))
         .unwrap_or_default();
     // Criteria were validated when the mapping was created or updated.
-    let filters = record.filter_criteria.as_ref().map_or_else(
-        || Ok(Filters::default()),
-        |criteria| {
-            Filters::compile(criteria).inspect_err(|err| {
-                tracing::error!(mapping = record.uuid, error = %err, "unreadable FilterCriteria: the mapping stays stopped");
-            })
-        },
-    );
-    let Ok(filters) = filters else { return };
+    let filters = match record.filter_criteria.as_ref().map(Filters::compile).transpose() {
+        Ok(filters) => filters.unwrap_or_default(),
+        Err(err) => {
+            tracing::error!(mapping = record.uuid, error = %err, "unreadable FilterCriteria: the mapping does not poll");
+            return;
+        }
+    };
     let shared = Arc::new(Shared {
         record,
         filters,
@@ -126,10 +124,10 @@ pub async fn run(
         }
 
         watch.mark_seen();
-        let batch = gather(&strong, &queue, &entry, version, &batching, watch, &mut stopped).await;
+        let batch = gather(&strong, &shared, &queue, &entry, version, &batching, watch, &mut stopped).await;
         let Some(batch) = batch else { return };
         let now = strong.clock.now();
-        if batch.is_empty() {
+        if batch.messages.is_empty() {
             shared.scaler.lock().expect("scaler").observe(now, false);
             let next = strong.control.store.next_visible_at(queue.id).await.ok().flatten();
             let clock = strong.clock.clone();
@@ -150,9 +148,6 @@ pub async fn run(
             continue;
         }
         shared.scaler.lock().expect("scaler").observe(now, true);
-        let received = batch.len() as u64;
-        shared.counters.polled.fetch_add(received, Ordering::Relaxed);
-        strong.sqs.counters(&queue.name).received.fetch_add(received, Ordering::Relaxed);
         shared.counters.in_flight.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(process(strong.clone(), shared.clone(), queue, entry, version, batch));
     }
@@ -174,17 +169,30 @@ async fn wait_or_stop<T>(stopped: &mut watch::Receiver<bool>, f: impl std::futur
     }
 }
 
-/// Claims one batch: up to the batch size, waiting up to the batching
-/// window for more. `None` when the mapping was stopped meanwhile.
+/// One batch for the function: the messages that passed the mapping's
+/// filters, with their records.
+#[derive(Default)]
+struct Batch {
+    messages: Vec<ReceivedMessage>,
+    records: Vec<serde_json::Value>,
+}
+
+/// Claims one batch: up to the batch size of messages that pass the
+/// mapping's filters, waiting up to the batching window for more. As on
+/// Lambda, each message is filtered as it arrives (filtered-out messages
+/// are deleted then and do not count toward the batch size). `None` when
+/// the mapping was stopped meanwhile.
+#[allow(clippy::too_many_arguments)]
 async fn gather(
     node: &Arc<Node>,
+    shared: &Shared,
     queue: &QueueMeta,
     entry: &FunctionEntry,
     version: Version,
     batching: &Batching,
     watch: &mut QueueWatch,
     stopped: &mut watch::Receiver<bool>,
-) -> Option<Vec<ReceivedMessage>> {
+) -> Option<Batch> {
     let timeout = Duration::from_secs(u64::from(entry.record.config(version).map_or(3, |c| c.timeout_s)));
     // Lambda: with a window, the messages must stay hidden for the window
     // plus the function timeout (plus 30 s) at least.
@@ -193,10 +201,11 @@ async fn gather(
     } else {
         queue.visibility_timeout.max(batching.window() + timeout + Duration::from_secs(30))
     };
-    let mut batch: Vec<ReceivedMessage> = Vec::new();
+    let mut batch = Batch::default();
     let mut since = None;
     loop {
-        let want = batching.batch_size().saturating_sub(batch.len() as u32);
+        let want = batching.batch_size().saturating_sub(batch.messages.len() as u32);
+        let mut all_filtered_out = false;
         if want > 0 {
             watch.mark_seen();
             let options = ReceiveOptions {
@@ -205,7 +214,18 @@ async fn gather(
                 redrive: queue.redrive,
             };
             match node.control.store.receive(queue.id, node.clock.epoch_ms(), options).await {
-                Ok(more) => batch.extend(more),
+                Ok(received) => {
+                    let before = batch.messages.len();
+                    let count = received.len() as u64;
+                    shared.counters.polled.fetch_add(count, Ordering::Relaxed);
+                    node.sqs.counters(&queue.name).received.fetch_add(count, Ordering::Relaxed);
+                    let filtered_out = admit(&shared.filters, received, &mut batch, queue, &node.ctx.region);
+                    all_filtered_out = !filtered_out.is_empty() && batch.messages.len() == before;
+                    if !filtered_out.is_empty() {
+                        shared.counters.filtered_out.fetch_add(filtered_out.len() as u64, Ordering::Relaxed);
+                        delete(node, queue, filtered_out).await;
+                    }
+                }
                 Err(err) => {
                     tracing::warn!(queue = queue.name, error = %err, "event source mapping cannot receive");
                     return Some(batch);
@@ -213,10 +233,12 @@ async fn gather(
             }
         }
         let now = node.clock.now();
-        if !batch.is_empty() && since.is_none() {
+        if !batch.messages.is_empty() && since.is_none() {
             since = Some(now);
         }
-        match batching.decide(now, batch.len() as u64, since) {
+        match batching.decide(now, batch.messages.len() as u64, since) {
+            // Everything received was filtered out: the queue may hold more.
+            BatchDecision::Empty if all_filtered_out => continue,
             BatchDecision::Empty | BatchDecision::Send(_) => return Some(batch),
             BatchDecision::WaitUntil(deadline) => {
                 let clock = node.clock.clone();
@@ -233,6 +255,28 @@ async fn gather(
     }
 }
 
+/// Adds the received messages that pass `filters` to the batch, with their
+/// records; returns the receipt handles of those that do not.
+fn admit(
+    filters: &Filters,
+    received: Vec<ReceivedMessage>,
+    batch: &mut Batch,
+    queue: &QueueMeta,
+    region: &str,
+) -> Vec<String> {
+    let mut filtered_out = Vec::new();
+    for message in received {
+        let mut record = sqs_record(&message, &queue.arn, region, queue.fifo);
+        if filters.admits(&mut record) {
+            batch.messages.push(message);
+            batch.records.push(record);
+        } else {
+            filtered_out.push(message.receipt_handle);
+        }
+    }
+    filtered_out
+}
+
 /// Invokes the function with one batch and settles the messages.
 async fn process(
     node: Arc<Node>,
@@ -240,22 +284,11 @@ async fn process(
     queue: QueueMeta,
     entry: Arc<FunctionEntry>,
     version: Version,
-    batch: Vec<ReceivedMessage>,
+    batch: Batch,
 ) {
     let record = &shared.record;
     let counters = &shared.counters;
-    let (batch, records, filtered_out) = apply_filters(&shared.filters, batch, &queue, &node.ctx.region);
-    if !filtered_out.is_empty() {
-        counters.filtered_out.fetch_add(filtered_out.len() as u64, Ordering::Relaxed);
-        delete(&node, &queue, filtered_out).await;
-    }
-    if batch.is_empty() {
-        // Nothing left for the function: no invocation, and the poller
-        // saw messages, so it does not scale down.
-        counters.in_flight.fetch_sub(1, Ordering::AcqRel);
-        shared.batch_done.notify_waiters();
-        return;
-    }
+    let Batch { messages: batch, records } = batch;
     let payload = Bytes::from(sqs_event(records).to_string());
     let timeout_s = entry.record.config(version).map_or(3, |c| c.timeout_s);
     let invoked_function_arn = match &record.qualifier {
@@ -330,29 +363,6 @@ async fn process(
     shared.batch_done.notify_waiters();
     let deleted = delete(&node, &queue, processed).await;
     counters.deleted.fetch_add(deleted, Ordering::Relaxed);
-}
-
-/// Splits a batch by the mapping's filters: the messages that pass with
-/// their records, and the receipt handles of those that do not.
-fn apply_filters(
-    filters: &Filters,
-    batch: Vec<ReceivedMessage>,
-    queue: &QueueMeta,
-    region: &str,
-) -> (Vec<ReceivedMessage>, Vec<serde_json::Value>, Vec<String>) {
-    let mut kept = Vec::with_capacity(batch.len());
-    let mut records = Vec::with_capacity(batch.len());
-    let mut filtered_out = Vec::new();
-    for message in batch {
-        let mut record = sqs_record(&message, &queue.arn, region, queue.fifo);
-        if filters.admits(&mut record) {
-            kept.push(message);
-            records.push(record);
-        } else {
-            filtered_out.push(message.receipt_handle);
-        }
-    }
-    (kept, records, filtered_out)
 }
 
 /// Deletes settled messages; returns how many were deleted.

@@ -226,8 +226,8 @@ async fn filter_criteria_send_only_matching_messages_and_delete_the_rest() {
         .json(
             "POST",
             "/2015-03-31/event-source-mappings",
-            json!({"EventSourceArn": queue_arn, "FunctionName": "picky", "BatchSize": 10,
-                   "MaximumBatchingWindowInSeconds": 1, "FilterCriteria": criteria}),
+            json!({"EventSourceArn": queue_arn, "FunctionName": "picky", "BatchSize": 2,
+                   "MaximumBatchingWindowInSeconds": 2, "FilterCriteria": criteria}),
         )
         .await;
     assert_eq!(mapping.status, 202, "{}", mapping.text());
@@ -261,6 +261,11 @@ async fn filter_criteria_send_only_matching_messages_and_delete_the_rest() {
     let mut wanted = vec![bodies[0].to_string(), bodies[3].to_string(), bodies[5].to_string()];
     wanted.sort();
     assert_eq!(seen, wanted, "the function saw exactly the matching messages, body text unchanged");
+    // Messages are filtered as they arrive, so filtered-out ones do not take
+    // room in a batch: three matches in batches of two make two invocations.
+    let mut invocations: Vec<String> = lines(&record_file).iter().map(|l| l["start"].to_string()).collect();
+    invocations.dedup();
+    assert_eq!(invocations.len(), 2, "{:?}", lines(&record_file));
 
     // The three others were deleted, and counted as filtered out.
     let metrics = weir.call("GET", "/metrics", &[], "").await.text();
