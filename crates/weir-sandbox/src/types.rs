@@ -140,7 +140,8 @@ pub struct Invocation {
     /// `Lambda-Runtime-Deadline-Ms`.
     pub deadline_epoch_ms: u64,
     pub invoked_function_arn: String,
-    /// Base64 client context (`Lambda-Runtime-Client-Context`).
+    /// Client context JSON (`Lambda-Runtime-Client-Context`; the Invoke API's
+    /// `X-Amz-Client-Context` decoded from base64).
     pub client_context: Option<String>,
     /// JSON Cognito identity (`Lambda-Runtime-Cognito-Identity`).
     pub cognito_identity: Option<String>,

@@ -135,7 +135,7 @@ async fn next_carries_every_runtime_api_header_and_invalid_requests_get_4xx() {
         let mut inv = invocation(r#"{"k":"v"}"#);
         inv.deadline_epoch_ms = 1_542_409_706_888;
         inv.trace_id = Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into());
-        inv.client_context = Some("eyJjdXN0b20iOnsiYSI6ImIifX0=".into());
+        inv.client_context = Some(r#"{"custom":{"a":"b"}}"#.into());
         inv.cognito_identity = Some(r#"{"cognitoIdentityId":"id","cognitoIdentityPoolId":"pool"}"#.into());
         let id = inv.request_id.clone();
         let result = env.invoke(inv).await;
@@ -154,7 +154,7 @@ async fn next_carries_every_runtime_api_header_and_invalid_requests_get_4xx() {
             headers["Lambda-Runtime-Trace-Id"],
             "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
         );
-        assert_eq!(headers["Lambda-Runtime-Client-Context"], "eyJjdXN0b20iOnsiYSI6ImIifX0=");
+        assert_eq!(headers["Lambda-Runtime-Client-Context"], r#"{"custom":{"a":"b"}}"#);
         assert_eq!(
             headers["Lambda-Runtime-Cognito-Identity"],
             r#"{"cognitoIdentityId":"id","cognitoIdentityPoolId":"pool"}"#

@@ -59,15 +59,7 @@ pub async fn invoke(
         ))));
     }
     let payload = validate_payload(body)?;
-    let client_context = header(&headers, "x-amz-client-context").map(str::to_string);
-    if let Some(context) = &client_context {
-        if context.len() > MAX_CLIENT_CONTEXT {
-            return Err(ApiError(AwsError::invalid_parameter("Client context must be at most 3583 bytes of base64")));
-        }
-        if base64::engine::general_purpose::STANDARD.decode(context).is_err() {
-            return Err(ApiError(AwsError::invalid_request_content("Client context must be base64-encoded JSON")));
-        }
-    }
+    let client_context = header(&headers, "x-amz-client-context").map(decode_client_context).transpose()?;
     let tail = match header(&headers, "x-amz-log-type") {
         None | Some("None") => false,
         Some("Tail") => true,
@@ -98,6 +90,23 @@ pub async fn invoke(
     };
     let completion = node.engine.invoke(entry.id, version, request).await;
     render(completion, &request_id, version, tail)
+}
+
+/// `X-Amz-Client-Context` is base64 of a JSON object; the runtime gets the
+/// JSON itself (`Lambda-Runtime-Client-Context`), as the official clients
+/// (`lambda_runtime`, `awslambdaric`) expect.
+fn decode_client_context(encoded: &str) -> Result<String, ApiError> {
+    if encoded.len() > MAX_CLIENT_CONTEXT {
+        return Err(ApiError(AwsError::invalid_parameter("Client context must be at most 3583 bytes of base64")));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|json| String::from_utf8(json).ok())
+        .filter(|json| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json).is_ok())
+        .ok_or_else(|| {
+            ApiError(AwsError::invalid_request_content("Client context must be a valid Base64-encoded JSON object."))
+        })
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -85,7 +85,7 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
             "deadline": context.deadline,
             "invoked_function_arn": context.invoked_function_arn,
             "xray_trace_id": context.xray_trace_id,
-            "client_context": context.client_context.is_some(),
+            "client_context": context.client_context.as_ref().map(|c| &c.custom),
             "identity": context.identity.is_some(),
             "function_name": context.env_config.function_name,
             "memory": context.env_config.memory,

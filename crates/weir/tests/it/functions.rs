@@ -1,5 +1,6 @@
 //! Function management and warm invocations through the Lambda REST API.
 
+use base64::Engine as _;
 use serde_json::json;
 
 use crate::support::*;
@@ -55,6 +56,42 @@ async fn a_rust_lambda_runtime_binary_runs_unmodified() {
     let err = weir.invoke("rusty", json!({"error": "boom"})).await;
     assert_eq!(err.header("x-amz-function-error"), Some("Unhandled"));
     assert!(err.text().contains("boom"), "{}", err.text());
+}
+
+/// `X-Amz-Client-Context` is base64 JSON on the wire; every runtime client
+/// (lambda_runtime, weir's Python client, awslambdaric) reads the JSON.
+#[tokio::test]
+async fn the_client_context_reaches_rust_and_python_handlers() {
+    let weir = Weir::start(&[]);
+    weir.create_function(rust_function("rusty")).await;
+    weir.create_function(python_function(
+        "pythonic",
+        "def handler(event, context):\n    return context.client_context.custom\n",
+    ))
+    .await;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"custom": {"tenant": "acme"}}"#);
+    let invoke = async |function: &str, payload: serde_json::Value| {
+        weir.call(
+            "POST",
+            &format!("/2015-03-31/functions/{function}/invocations"),
+            &[("x-amz-client-context", encoded.as_str())],
+            payload.to_string(),
+        )
+        .await
+    };
+    let rust = invoke("rusty", json!({"context": true})).await;
+    assert_eq!(rust.status, 200, "{}", rust.text());
+    assert_eq!(rust.header("x-amz-function-error"), None, "{}", rust.text());
+    assert_eq!(rust.json()["client_context"], json!({"tenant": "acme"}));
+    let python = invoke("pythonic", json!({})).await;
+    assert_eq!(python.json(), json!({"tenant": "acme"}), "{}", python.text());
+
+    let not_json = base64::engine::general_purpose::STANDARD.encode("not json");
+    let refused = weir
+        .call("POST", "/2015-03-31/functions/rusty/invocations", &[("x-amz-client-context", not_json.as_str())], "{}")
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.header("x-amzn-errortype"), Some("InvalidRequestContentException"));
 }
 
 #[tokio::test]
