@@ -303,13 +303,13 @@ impl Control {
             tags: new.tags,
             event_invoke: BTreeMap::new(),
         };
-        if new.publish {
-            self.publish_into(id, &mut record, None)?;
-        }
+        // With Publish, Lambda answers with the new version's configuration.
+        let answered =
+            if new.publish { Version::Published(self.publish_into(id, &mut record, None)?) } else { Version::Latest };
         self.persist(&record).await.inspect_err(|_| {
             let _ = self.apply(ConfigChange::DeleteFunction { function: id });
         })?;
-        let configuration = self.configuration(&record, Version::Latest).expect("latest exists");
+        let configuration = self.configuration(&record, answered).expect("answered version exists");
         self.save(id, record);
         Ok(configuration)
     }
@@ -364,11 +364,10 @@ impl Control {
         record.latest.revision_id = new_revision();
         record.latest.last_modified_ms = self.clock.epoch_ms();
         self.apply(ConfigChange::UpdateFunction { function: entry.id, settings: record.latest.settings() })?;
-        if publish {
-            self.publish_into(entry.id, &mut record, None)?;
-        }
+        let answered =
+            if publish { Version::Published(self.publish_into(entry.id, &mut record, None)?) } else { Version::Latest };
         self.persist(&record).await?;
-        let configuration = self.configuration(&record, Version::Latest).expect("latest exists");
+        let configuration = self.configuration(&record, answered).expect("answered version exists");
         self.save(entry.id, record);
         Ok(configuration)
     }

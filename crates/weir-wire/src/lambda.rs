@@ -150,6 +150,7 @@ pub struct CreateFunctionRequest {
     pub tags: Option<BTreeMap<String, String>>,
     pub architectures: Option<Vec<String>>,
     pub package_type: Option<String>,
+    pub layers: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -164,6 +165,7 @@ pub struct UpdateFunctionConfigurationRequest {
     pub environment: Option<Environment>,
     pub dead_letter_config: Option<DeadLetterConfig>,
     pub revision_id: Option<String>,
+    pub layers: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

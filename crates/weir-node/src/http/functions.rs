@@ -49,6 +49,7 @@ pub async fn create(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult<Res
     if function.qualifier.is_some() {
         return Err(ApiError(AwsError::invalid_parameter("FunctionName must not carry a qualifier")));
     }
+    refuse_layers(req.layers.as_deref())?;
     if req.package_type.as_deref() == Some("Image") || req.code.image_uri.is_some() {
         return Err(ApiError(AwsError::invalid_parameter(
             "Container image functions are not supported by weir; use a zip package",
@@ -126,7 +127,33 @@ pub async fn update_configuration(
 ) -> ApiResult<Json<wire::FunctionConfiguration>> {
     let f = parse_function_name(&name)?;
     let req: wire::UpdateFunctionConfigurationRequest = json_body(&body)?;
+    refuse_layers(req.layers.as_deref())?;
     Ok(Json(node.control.update_configuration(&f.name, req).await?))
+}
+
+/// Layers are not supported: refused, so a function never runs without
+/// the code it expects.
+fn refuse_layers(layers: Option<&[String]>) -> Result<(), ApiError> {
+    match layers {
+        Some(layers) if !layers.is_empty() => Err(ApiError(AwsError::invalid_parameter(
+            "weir does not support layers; put the layer's content in the function's zip",
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Weighted alias routing is not supported: refused, never ignored.
+fn refuse_routing(routing: Option<&serde_json::Value>) -> Result<(), ApiError> {
+    let weighted = routing
+        .and_then(|r| r.get("AdditionalVersionWeights"))
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|weights| !weights.is_empty());
+    if weighted {
+        return Err(ApiError(AwsError::invalid_parameter(
+            "weir does not support weighted alias routing (RoutingConfig.AdditionalVersionWeights)",
+        )));
+    }
+    Ok(())
 }
 
 pub async fn update_code(
@@ -168,6 +195,7 @@ pub async fn list_versions(
 pub async fn create_alias(State(node): State<Arc<Node>>, Path(name): Path<String>, body: Bytes) -> ApiResult<Response> {
     let f = parse_function_name(&name)?;
     let req: wire::CreateAliasRequest = json_body(&body)?;
+    refuse_routing(req.routing_config.as_ref())?;
     Ok(created(node.control.create_alias(&f.name, req).await?))
 }
 
@@ -194,6 +222,7 @@ pub async fn update_alias(
 ) -> ApiResult<Json<wire::AliasConfiguration>> {
     let f = parse_function_name(&name)?;
     let req: wire::UpdateAliasRequest = json_body(&body)?;
+    refuse_routing(req.routing_config.as_ref())?;
     Ok(Json(node.control.update_alias(&f.name, &alias, req).await?))
 }
 

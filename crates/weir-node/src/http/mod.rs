@@ -105,7 +105,18 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/2016-08-19/account-settings/", get(functions::account_settings))
         .fallback(unknown_operation)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(body_limit_in_aws_shape))
         .with_state(node)
+}
+
+/// axum answers a body over [`MAX_BODY_BYTES`] with a plain-text 413; AWS
+/// clients need `RequestTooLargeException` to raise the right error.
+async fn body_limit_in_aws_shape(response: Response) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || response.headers().contains_key("x-amzn-errortype") {
+        return response;
+    }
+    ApiError(AwsError::request_too_large(format!("Request must be smaller than {MAX_BODY_BYTES} bytes")))
+        .into_response()
 }
 
 async fn unknown_operation(uri: axum::http::Uri, method: axum::http::Method) -> ApiError {

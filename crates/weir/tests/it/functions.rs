@@ -160,6 +160,63 @@ async fn functions_versions_and_aliases_follow_the_lambda_api() {
     assert_eq!(too_large.status, 413);
     assert_eq!(too_large.header("x-amzn-errortype"), Some("RequestTooLargeException"));
 
+    // Beyond the server's own body limit, the error keeps Lambda's shape.
+    let huge = raw_exchange(&weir.endpoint, "/2015-03-31/functions/api/invocations", 73 * 1024 * 1024).await;
+    assert!(huge.starts_with("HTTP/1.1 413"), "{huge}");
+    assert!(huge.to_ascii_lowercase().contains("x-amzn-errortype: requesttoolargeexception"), "{huge}");
+
+    // With Publish, UpdateFunctionCode answers with the new version.
+    let code = json!({"ZipFile": base64_zip(&[("app.py", COUNTER.replace("count += 1", "count += 2").as_bytes(), false)]),
+                      "Publish": true});
+    let published = weir.json("PUT", "/2015-03-31/functions/api/code", code).await;
+    assert_eq!(published.status, 200, "{}", published.text());
+    assert_eq!(published.json()["Version"], "2");
+    let config = weir.call("GET", "/2015-03-31/functions/api/configuration?Qualifier=2", &[], "").await;
+    assert_eq!(config.json()["Version"], "2", "{}", config.text());
+    let versions = weir.call("GET", "/2015-03-31/functions/api/versions", &[], "").await.json();
+    let listed: Vec<&str> =
+        versions["Versions"].as_array().unwrap().iter().map(|v| v["Version"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["$LATEST", "1", "2"]);
+
+    // What weir does not do is refused, never silently dropped.
+    let weighted = weir
+        .json(
+            "POST",
+            "/2015-03-31/functions/api/aliases",
+            json!({"Name": "canary", "FunctionVersion": "1", "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.1}}}),
+        )
+        .await;
+    assert_eq!(weighted.status, 400, "{}", weighted.text());
+    assert_eq!(weighted.header("x-amzn-errortype"), Some("InvalidParameterValueException"));
+    let layered = weir
+        .json(
+            "PUT",
+            "/2015-03-31/functions/api/configuration",
+            json!({"Layers": ["arn:aws:lambda:us-east-1:000000000000:layer:deps:1"]}),
+        )
+        .await;
+    assert_eq!(layered.status, 400, "{}", layered.text());
+    assert!(layered.text().contains("layers"), "{}", layered.text());
+
+    // Aliases move, list and go.
+    let moved = weir.json("PUT", "/2015-03-31/functions/api/aliases/live", json!({"FunctionVersion": "2"})).await;
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    let via_alias = weir.call("POST", "/2015-03-31/functions/api/invocations?Qualifier=live", &[], "{}").await;
+    assert_eq!(via_alias.header("x-amz-executed-version"), Some("2"));
+    assert_eq!(via_alias.json()["count"], 2, "version 2's code runs");
+    let aliases = weir.call("GET", "/2015-03-31/functions/api/aliases", &[], "").await.json();
+    assert_eq!(aliases["Aliases"][0]["FunctionVersion"], "2");
+    assert_eq!(weir.call("DELETE", "/2015-03-31/functions/api/aliases/live", &[], "").await.status, 204);
+    assert_eq!(weir.call("GET", "/2015-03-31/functions/api/aliases/live", &[], "").await.status, 404);
+
+    // Reserved concurrency: put, get, delete.
+    weir.put_reserved("api", 3).await;
+    let reserved = weir.call("GET", "/2019-09-30/functions/api/concurrency", &[], "").await.json();
+    assert_eq!(reserved["ReservedConcurrentExecutions"], 3);
+    assert_eq!(weir.call("DELETE", "/2017-10-31/functions/api/concurrency", &[], "").await.status, 204);
+    let reserved = weir.call("GET", "/2019-09-30/functions/api/concurrency", &[], "").await.json();
+    assert_eq!(reserved.get("ReservedConcurrentExecutions"), None, "{reserved}");
+
     let deleted = weir.call("DELETE", "/2015-03-31/functions/api", &[], "").await;
     assert_eq!(deleted.status, 204);
     assert_eq!(weir.invoke("api", json!({})).await.status, 404);
@@ -216,4 +273,29 @@ async fn a_zip_entry_that_escapes_the_code_directory_is_rejected() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.header("x-amzn-errortype"), Some("InvalidParameterValueException"));
     assert!(!weir.data_dir.parent().unwrap().join("escape.py").exists());
+}
+
+/// POSTs `length` bytes of spaces over a raw connection and returns the
+/// head of the answer; the server may answer and close before the body is
+/// all sent, which an HTTP client reports as a broken pipe.
+async fn raw_exchange(endpoint: &str, path: &str, length: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://")).await.unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: weir\r\nContent-Length: {length}\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 1024 * 1024];
+    let mut sent = 0;
+    while sent < length {
+        let n = chunk.len().min(length - sent);
+        if stream.write_all(&chunk[..n]).await.is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("the server answered")
+        .unwrap_or(0);
+    String::from_utf8_lossy(&answer[..n]).into_owned()
 }
