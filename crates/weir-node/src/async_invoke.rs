@@ -62,17 +62,41 @@ struct EventState {
 pub struct AsyncInvoker {
     queues: Mutex<HashMap<String, QueueId>>,
     node: Mutex<Weak<Node>>,
+    /// Events running now (receipt handle → queue), whose leases a manual
+    /// clock advance must carry along.
+    leases: Mutex<HashMap<String, QueueId>>,
 }
 
 impl Default for AsyncInvoker {
     fn default() -> Self {
-        AsyncInvoker { queues: Mutex::new(HashMap::new()), node: Mutex::new(Weak::new()) }
+        AsyncInvoker {
+            queues: Mutex::new(HashMap::new()),
+            node: Mutex::new(Weak::new()),
+            leases: Mutex::new(HashMap::new()),
+        }
     }
 }
 
 impl AsyncInvoker {
     /// Connects the invoker to its node and restarts dispatchers for every
     /// function with pending events (after a restart or a crash).
+    /// Extends the lease of every running event by `by` before a manual
+    /// clock moves forward by as much: a lease is weir's own bookkeeping,
+    /// renewed in real time, and a running event must not reappear (and run
+    /// twice) because a test jumped the platform clock.
+    pub async fn carry_leases_across(&self, node: &Node, by: Duration) {
+        let mut by_queue: HashMap<QueueId, Vec<VisibilityChange>> = HashMap::new();
+        for (receipt_handle, queue) in self.leases.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            by_queue.entry(*queue).or_default().push(VisibilityChange {
+                receipt_handle: receipt_handle.clone(),
+                visibility_timeout_ms: (LEASE + by).as_millis() as u64,
+            });
+        }
+        for (queue, changes) in by_queue {
+            let _ = node.control.store.change_visibility(queue, changes, node.clock.epoch_ms()).await;
+        }
+    }
+
     pub async fn start(node: &Arc<Node>) {
         *node.async_invoker.node.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(node);
         let queues = node.control.store.list_queues().await.unwrap_or_default();
@@ -373,6 +397,27 @@ struct Ran {
     error_message: String,
 }
 
+/// Registers a running event's lease with the invoker while it lives.
+struct LeaseHeld<'a> {
+    node: &'a Node,
+    receipt_handle: &'a str,
+}
+
+impl<'a> LeaseHeld<'a> {
+    fn new(node: &'a Node, receipt_handle: &'a str, queue: QueueId) -> Self {
+        let leases = &node.async_invoker.leases;
+        leases.lock().unwrap_or_else(|p| p.into_inner()).insert(receipt_handle.to_owned(), queue);
+        LeaseHeld { node, receipt_handle }
+    }
+}
+
+impl Drop for LeaseHeld<'_> {
+    fn drop(&mut self) {
+        let leases = &self.node.async_invoker.leases;
+        leases.lock().unwrap_or_else(|p| p.into_inner()).remove(self.receipt_handle);
+    }
+}
+
 struct EventJob {
     node: Arc<Node>,
     entry: Arc<FunctionEntry>,
@@ -437,6 +482,7 @@ impl EventJob {
     /// Renews the event's lease while its invocation runs, so a live node
     /// keeps it and a crashed node's events reappear within one lease.
     async fn heartbeat_until(&self, answer: tokio::sync::oneshot::Receiver<Completion>) -> Completion {
+        let _held = LeaseHeld::new(&self.node, &self.event.receipt_handle, self.queue);
         tokio::pin!(answer);
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.tick().await;

@@ -42,6 +42,9 @@ pub async fn advance_clock(
         return Err(ApiError(AwsError::invalid_parameter("seconds must be a non-negative number")));
     }
     let by = Duration::from_secs_f64(body.seconds) + Duration::from_millis(body.millis);
+    if node.clock.mode() == crate::config::ClockMode::Manual {
+        node.async_invoker.carry_leases_across(&node, by).await;
+    }
     if !node.engine.advance_clock(by) {
         return Err(ApiError(AwsError::invalid_parameter("the clock is not manual: start weir with --clock manual")));
     }

@@ -325,3 +325,23 @@ async fn failed_events_land_in_the_dead_letter_queue_with_lambdas_attributes() {
     assert!(attributes["ErrorMessage"]["StringValue"].as_str().unwrap().contains("failing on purpose"));
     assert_eq!(records(&files.path("doomed.jsonl")).len(), 1, "MaximumRetryAttempts 0: no retry");
 }
+
+#[tokio::test]
+async fn advancing_the_manual_clock_never_runs_a_running_event_twice() {
+    let files = Files::new();
+    let weir = Weir::start(&["--clock", "manual"]);
+    recorder(&weir, "slow", &files.path("slow.jsonl")).await;
+    event(&weir, "slow", json!({"sleep": 2})).await;
+    wait_for_records(&files.path("slow.jsonl"), 1).await;
+    // Beyond the event's 10 s lease (within the function's 30 s timeout),
+    // while its handler still sleeps.
+    advance(&weir, 20).await;
+    let settled = eventually(Duration::from_secs(20), async || {
+        let status = weir.call("GET", "/_weir/async/slow", &[], "").await.json();
+        status["waiting"] == 0 && status["running"] == 0 && status["scheduled"] == 0
+    })
+    .await;
+    assert!(settled, "the event finished");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(records(&files.path("slow.jsonl")).len(), 1, "the event ran once");
+}
