@@ -6,7 +6,7 @@
 //! concurrency, event-invoke settings, mappings) and its SQS API (queues),
 //! converging on what already exists in the data directory.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +89,8 @@ struct DeployState {
     mappings: BTreeSet<(String, String)>,
     /// Code fingerprint of each function deployed from a folder.
     code: BTreeMap<String, (PathBuf, String)>,
+    /// The version each of the plan's versions was published as (logical id → number).
+    versions: BTreeMap<String, String>,
 }
 
 impl Deployer {
@@ -127,7 +129,7 @@ impl Deployer {
     }
 
     async fn apply(&self, plan: &Plan, state: &mut DeployState) -> anyhow::Result<()> {
-        let mut versions: HashMap<String, String> = HashMap::new();
+        let versions = &mut state.versions;
         for step in plan.apply_order() {
             match step {
                 PlanStep::Queue(q) => {
@@ -343,6 +345,42 @@ impl Deployer {
         Ok(())
     }
 
+    /// `--watch` saw the code of `function` change: `$LATEST` gets it and, as `sam sync` does
+    /// for a function with `AutoPublishAlias`, a new version is published and the aliases that
+    /// followed the generated version (the `AutoPublishAlias` one, and any alias of the template
+    /// that references it) move to the new version, with their provisioned concurrency and the
+    /// event source mappings that invoke them. Returns what happened, for the log line.
+    async fn code_changed(
+        &self,
+        plan: &Plan,
+        function: &str,
+        code: CodeInfo,
+        versions: &mut BTreeMap<String, String>,
+    ) -> anyhow::Result<String> {
+        let control = &self.node.control;
+        control.update_code(function, code, false, None).await?;
+        let generated = plan.function(function).and_then(|f| {
+            f.auto_publish_alias.as_ref()?;
+            plan.versions.iter().find(|v| v.generated_by.as_deref() == Some(f.logical_id.as_str()))
+        });
+        let Some(version) = generated else {
+            return Ok("new environments use it".into());
+        };
+        let req = wire::PublishVersionRequest { description: version.description.clone(), ..Default::default() };
+        let published = control.publish_version(function, req).await.context("publishing a version")?.version;
+        versions.insert(version.logical_id.clone(), published.clone());
+        let mut moved = Vec::new();
+        for alias in plan.aliases.iter().filter(|a| a.version_logical_id.as_ref() == Some(&version.logical_id)) {
+            let req = wire::UpdateAliasRequest { function_version: Some(published.clone()), ..Default::default() };
+            control
+                .update_alias(&alias.function_name, &alias.alias_name, req)
+                .await
+                .with_context(|| format!("moving alias {}", alias.alias_name))?;
+            moved.push(alias.alias_name.as_str());
+        }
+        Ok(format!("published version {published}; alias {} now runs it", moved.join(", ")))
+    }
+
     /// Removes what an earlier plan deployed and the new one no longer has.
     async fn remove_dropped(&self, old: &DeployState, new: &DeployState) {
         for (source, function) in old.mappings.difference(&new.mappings) {
@@ -471,15 +509,14 @@ async fn watch(deployer: Deployer, mut plan: Plan, mut state: DeployState) {
         for (function, (dir, fingerprint)) in state.code.iter_mut() {
             let Ok(code) = CodeStore::local_dir(dir) else { continue };
             if &code.sha256 != fingerprint {
-                match deployer.node.control.update_code(function, code.clone(), false, None).await {
-                    Ok(_) => {
-                        println!("code of {function} changed: new environments use it");
+                match deployer.code_changed(&plan, function, code.clone(), &mut state.versions).await {
+                    Ok(message) => {
+                        println!("code of {function} changed: {message}");
                         *fingerprint = code.sha256;
                     }
-                    Err(err) => eprintln!("updating {function}: {err}"),
+                    Err(err) => eprintln!("updating {function}: {err:#}"),
                 }
             }
         }
-        let _ = &plan;
     }
 }

@@ -125,3 +125,169 @@ async fn weir_up_refuses_a_template_that_breaks_a_lambda_rule() {
     assert!(stderr.contains("Greedy"), "{stderr}");
     assert!(stderr.contains("below its minimum value of [100]"), "{stderr}");
 }
+
+/// `weir up` as a child process whose stdout lines are kept (the support harness drops them).
+struct UpProcess {
+    child: std::process::Child,
+    endpoint: String,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl UpProcess {
+    fn start(template: &Path, data_dir: &Path, args: &[&str]) -> UpProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["up", template.to_str().unwrap(), "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env("WEIR_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start weir up");
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = reader.next().expect("a line").expect("readable");
+        let endpoint = first.strip_prefix("weir listening on ").unwrap_or_else(|| panic!("{first:?}")).to_owned();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = lines.clone();
+        std::thread::spawn(move || {
+            for line in reader.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        UpProcess { child, endpoint, lines }
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// The value printed for output `name` (the last time Outputs were printed).
+    fn printed_output(&self, name: &str) -> Option<String> {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().rev().find_map(|line| {
+            let rest = line.trim_start().strip_prefix(name)?;
+            rest.starts_with(' ').then(|| rest.split_whitespace().next().unwrap_or_default().to_owned())
+        })
+    }
+
+    async fn call(&self, method: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        http_call(&self.endpoint, method, path, None, body).await
+    }
+
+    async fn sqs(&self, operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        http_call(&self.endpoint, "POST", "/", Some(operation), body).await
+    }
+
+    fn stop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for UpProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One HTTP call to weir: (status, JSON body or null). `target` makes it an SQS JSON call.
+async fn http_call(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    target: Option<&str>,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let mut request = hyper::Request::builder().method(method).uri(format!("{endpoint}{path}"));
+    if let Some(operation) = target {
+        request = request
+            .header("x-amz-target", format!("AmazonSQS.{operation}"))
+            .header("content-type", "application/x-amz-json-1.0");
+    }
+    let text = if body.is_null() { String::new() } else { body.to_string() };
+    let response =
+        client.request(request.body(http_body_util::Full::new(bytes::Bytes::from(text))).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+/// A function `Hello` (`AutoPublishAlias: live`) answering `version`, fed by queue `Jobs`
+/// through the alias; each SQS batch appends `version` to the file `out`.
+fn hello_handler(version: &str) -> String {
+    format!(
+        "import os\n\ndef handler(event, context):\n    if 'Records' in event:\n        with open(os.environ['OUT'], 'a') as f:\n            f.write('{version}\\n')\n    return '{version}'\n"
+    )
+}
+
+#[tokio::test]
+async fn weir_up_watch_publishes_a_version_and_moves_the_auto_publish_alias() {
+    let app = tempfile::tempdir().unwrap();
+    let out = app.path().join("out.txt");
+    std::fs::create_dir_all(app.path().join("src")).unwrap();
+    std::fs::write(app.path().join("src/app.py"), hello_handler("v1")).unwrap();
+    std::fs::write(
+        app.path().join("template.yaml"),
+        format!(
+            "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: hello
+      Runtime: python3.12
+      Handler: app.handler
+      CodeUri: src/
+      AutoPublishAlias: live
+      Environment:
+        Variables:
+          OUT: {}
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+Outputs:
+  HelloVersion:
+    Value: !Ref Hello.Version
+",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let weir = UpProcess::start(&app.path().join("template.yaml"), &app.path().join("data"), &["--watch"]);
+    let (status, answer) = weir.call("POST", "/2015-03-31/functions/hello:live/invocations", json!({})).await;
+    assert_eq!((status, answer), (200, json!("v1")));
+    assert!(weir.printed_output("HelloVersion").is_some_and(|arn| arn.ends_with(":function:hello:1")));
+
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(app.path().join("src/app.py"), hello_handler("v2")).unwrap();
+    let moved = eventually(Duration::from_secs(15), async || {
+        weir.call("GET", "/2015-03-31/functions/hello/aliases/live", json!(null)).await.1["FunctionVersion"] == "2"
+    })
+    .await;
+    assert!(moved, "the alias moved to the new version\n{}", weir.output());
+    assert!(weir.output().contains("code of hello changed: published version 2; alias live now runs it"));
+    let (_, answer) = weir.call("POST", "/2015-03-31/functions/hello:live/invocations", json!({})).await;
+    assert_eq!(answer, "v2", "the alias runs the new code");
+    let (_, versions) = weir.call("GET", "/2015-03-31/functions/hello/versions", json!(null)).await;
+    let numbers: Vec<&str> =
+        versions["Versions"].as_array().unwrap().iter().filter_map(|v| v["Version"].as_str()).collect();
+    assert_eq!(numbers, ["$LATEST", "1", "2"]);
+
+    // The SQS mapping invokes hello:live, so a message is handled by the new code.
+    let (_, url) = weir.sqs("GetQueueUrl", json!({"QueueName": "Jobs"})).await;
+    let (status, _) = weir.sqs("SendMessage", json!({"QueueUrl": url["QueueUrl"], "MessageBody": "job"})).await;
+    assert_eq!(status, 200);
+    let handled = eventually(Duration::from_secs(20), async || {
+        std::fs::read_to_string(&out).is_ok_and(|text| text.trim() == "v2")
+    })
+    .await;
+    assert!(handled, "the mapping ran version 2: {:?}", std::fs::read_to_string(&out));
+}
