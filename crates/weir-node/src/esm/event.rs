@@ -62,9 +62,29 @@ pub fn sqs_record(message: &ReceivedMessage, queue_arn: &str, region: &str, fifo
     record
 }
 
-/// `{"Records": [...]}`.
-pub fn sqs_event(records: Vec<Value>) -> Value {
-    json!({ "Records": records })
+/// Largest event Lambda sends a function from a mapping (its synchronous
+/// invocation payload limit, spec §8.1).
+pub const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
+/// The bytes of `{"Records":[` and `]}`.
+const EVENT_FRAME_BYTES: usize = 14;
+
+/// `{"Records": [...]}` from records already serialised.
+pub fn sqs_event(records: &[String]) -> String {
+    let mut event = String::with_capacity(event_bytes(records.len(), records.iter().map(String::len).sum()));
+    event.push_str("{\"Records\":[");
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            event.push(',');
+        }
+        event.push_str(record);
+    }
+    event.push_str("]}");
+    event
+}
+
+/// The size of the event holding `count` records of `record_bytes` in all.
+pub fn event_bytes(count: usize, record_bytes: usize) -> usize {
+    EVENT_FRAME_BYTES + record_bytes + count.saturating_sub(1)
 }
 
 /// Which messages of a batch failed, from the function's response.
@@ -116,6 +136,17 @@ mod tests {
 
     fn ids() -> HashSet<&'static str> {
         ["a", "b", "c"].into_iter().collect()
+    }
+
+    #[test]
+    fn the_event_is_its_records_in_a_records_list_and_its_size_is_known() {
+        for records in [vec![], vec![json!({"a": 1})], vec![json!({"a": 1}), json!({"b": "x"}), json!([])]] {
+            let serialised: Vec<String> = records.iter().map(Value::to_string).collect();
+            let event = sqs_event(&serialised);
+            let parsed: Value = serde_json::from_str(&event).unwrap();
+            assert_eq!(parsed, json!({ "Records": records }));
+            assert_eq!(event.len(), event_bytes(serialised.len(), serialised.iter().map(String::len).sum()));
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! messages stay. Messages no filter of the mapping's `FilterCriteria`
 //! matches are deleted without reaching the function, as Lambda does.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -24,7 +24,7 @@ use weir_core::{BatchDecision, BatchOutcome, Batching, PollerScaler, PollerScali
 use weir_sandbox::Outcome;
 use weir_store::{DeleteOutcome, QueueStore, QueueWatch, ReceiveOptions, ReceivedMessage};
 
-use super::event::{BatchResponse, parse_batch_response, sqs_event, sqs_record};
+use super::event::{BatchResponse, MAX_EVENT_BYTES, event_bytes, parse_batch_response, sqs_event, sqs_record};
 use super::filter::Filters;
 use super::{MappingCounters, MappingRecord};
 use crate::Node;
@@ -70,6 +70,8 @@ pub async fn run(
         batch_done: Notify::new(),
     });
     let mut queue_watch: Option<(weir_store::QueueId, QueueWatch)> = None;
+    // Messages claimed that did not fit in the last batch's 6 MB.
+    let mut carried = Carried::new();
     loop {
         if *stopped.borrow() {
             return;
@@ -124,7 +126,8 @@ pub async fn run(
         }
 
         watch.mark_seen();
-        let batch = gather(&strong, &shared, &queue, &entry, version, &batching, watch, &mut stopped).await;
+        let batch =
+            gather(&strong, &shared, &queue, &entry, version, &batching, watch, &mut carried, &mut stopped).await;
         let Some(batch) = batch else { return };
         let now = strong.clock.now();
         if batch.messages.is_empty() {
@@ -170,18 +173,38 @@ async fn wait_or_stop<T>(stopped: &mut watch::Receiver<bool>, f: impl std::futur
 }
 
 /// One batch for the function: the messages that passed the mapping's
-/// filters, with their records.
+/// filters, with their serialised records.
 #[derive(Default)]
 struct Batch {
     messages: Vec<ReceivedMessage>,
-    records: Vec<serde_json::Value>,
+    records: Vec<String>,
+    /// Bytes of the records so far.
+    record_bytes: usize,
 }
 
+impl Batch {
+    /// Whether a record of `len` bytes still fits in the 6 MB event (a
+    /// first record always does).
+    fn fits(&self, len: usize) -> bool {
+        self.records.is_empty() || event_bytes(self.records.len() + 1, self.record_bytes + len) <= MAX_EVENT_BYTES
+    }
+
+    fn push(&mut self, message: ReceivedMessage, record: String) {
+        self.record_bytes += record.len();
+        self.messages.push(message);
+        self.records.push(record);
+    }
+}
+
+/// Claimed messages and their records, waiting for room in a batch.
+type Carried = VecDeque<(ReceivedMessage, String)>;
+
 /// Claims one batch: up to the batch size of messages that pass the
-/// mapping's filters, waiting up to the batching window for more. As on
-/// Lambda, each message is filtered as it arrives (filtered-out messages
-/// are deleted then and do not count toward the batch size). `None` when
-/// the mapping was stopped meanwhile.
+/// mapping's filters and fit in a 6 MB event, waiting up to the batching
+/// window for more. As on Lambda, each message is filtered as it arrives
+/// (filtered-out messages are deleted then and do not count toward the
+/// batch size). Messages that did not fit are `carried` to the next batch,
+/// still claimed. `None` when the mapping was stopped meanwhile.
 #[allow(clippy::too_many_arguments)]
 async fn gather(
     node: &Arc<Node>,
@@ -191,6 +214,7 @@ async fn gather(
     version: Version,
     batching: &Batching,
     watch: &mut QueueWatch,
+    carried: &mut Carried,
     stopped: &mut watch::Receiver<bool>,
 ) -> Option<Batch> {
     let timeout = Duration::from_secs(u64::from(entry.record.config(version).map_or(3, |c| c.timeout_s)));
@@ -203,10 +227,11 @@ async fn gather(
     };
     let mut batch = Batch::default();
     let mut since = None;
+    take_carried(carried, &mut batch, batching.batch_size() as usize);
     loop {
         let want = batching.batch_size().saturating_sub(batch.messages.len() as u32);
         let mut all_filtered_out = false;
-        if want > 0 {
+        if want > 0 && carried.is_empty() {
             watch.mark_seen();
             let options = ReceiveOptions {
                 max_messages: want,
@@ -219,8 +244,8 @@ async fn gather(
                     let count = received.len() as u64;
                     shared.counters.polled.fetch_add(count, Ordering::Relaxed);
                     node.sqs.counters(&queue.name).received.fetch_add(count, Ordering::Relaxed);
-                    let filtered_out = admit(&shared.filters, received, &mut batch, queue, &node.ctx.region);
-                    all_filtered_out = !filtered_out.is_empty() && batch.messages.len() == before;
+                    let filtered_out = admit(&shared.filters, received, &mut batch, carried, queue, &node.ctx.region);
+                    all_filtered_out = !filtered_out.is_empty() && batch.messages.len() == before && carried.is_empty();
                     if !filtered_out.is_empty() {
                         shared.counters.filtered_out.fetch_add(filtered_out.len() as u64, Ordering::Relaxed);
                         delete(node, queue, filtered_out).await;
@@ -231,6 +256,10 @@ async fn gather(
                     return Some(batch);
                 }
             }
+        }
+        // The event is full: send what fits, the rest waits for the next batch.
+        if !carried.is_empty() {
+            return Some(batch);
         }
         let now = node.clock.now();
         if !batch.messages.is_empty() && since.is_none() {
@@ -255,23 +284,40 @@ async fn gather(
     }
 }
 
-/// Adds the received messages that pass `filters` to the batch, with their
-/// records; returns the receipt handles of those that do not.
+/// Moves carried messages into the batch while they fit.
+fn take_carried(carried: &mut Carried, batch: &mut Batch, batch_size: usize) {
+    while let Some((_, record)) = carried.front() {
+        if batch.messages.len() >= batch_size || !batch.fits(record.len()) {
+            return;
+        }
+        let (message, record) = carried.pop_front().expect("front exists");
+        batch.push(message, record);
+    }
+}
+
+/// Adds the received messages that pass `filters` to the batch (or to
+/// `carried` once the event is full), with their records; returns the
+/// receipt handles of those no filter matched.
 fn admit(
     filters: &Filters,
     received: Vec<ReceivedMessage>,
     batch: &mut Batch,
+    carried: &mut Carried,
     queue: &QueueMeta,
     region: &str,
 ) -> Vec<String> {
     let mut filtered_out = Vec::new();
     for message in received {
         let mut record = sqs_record(&message, &queue.arn, region, queue.fifo);
-        if filters.admits(&mut record) {
-            batch.messages.push(message);
-            batch.records.push(record);
-        } else {
+        if !filters.admits(&mut record) {
             filtered_out.push(message.receipt_handle);
+            continue;
+        }
+        let record = record.to_string();
+        if carried.is_empty() && batch.fits(record.len()) {
+            batch.push(message, record);
+        } else {
+            carried.push_back((message, record));
         }
     }
     filtered_out
@@ -288,8 +334,8 @@ async fn process(
 ) {
     let record = &shared.record;
     let counters = &shared.counters;
-    let Batch { messages: batch, records } = batch;
-    let payload = Bytes::from(sqs_event(records).to_string());
+    let Batch { messages: batch, records, .. } = batch;
+    let payload = Bytes::from(sqs_event(&records));
     let timeout_s = entry.record.config(version).map_or(3, |c| c.timeout_s);
     let invoked_function_arn = match &record.qualifier {
         Some(q) => node.ctx.qualified_arn(&record.function_name, q),

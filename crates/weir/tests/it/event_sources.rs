@@ -293,3 +293,50 @@ async fn filter_criteria_send_only_matching_messages_and_delete_the_rest() {
         "without filters every message reaches the function"
     );
 }
+
+/// Lambda's event from a mapping stays within the 6 MB invocation limit:
+/// ten 1 MB messages arrive in two batches, each message once.
+#[tokio::test]
+async fn a_batch_never_exceeds_six_megabytes() {
+    const SIZER: &str = r#"
+import json, os
+
+def handler(event, context):
+    with open(os.environ["RECORD_FILE"], "a") as f:
+        f.write(json.dumps({"bytes": len(json.dumps(event, separators=(",", ":"))),
+                            "ids": [r["messageId"] for r in event["Records"]]}) + "\n")
+"#;
+    let files = tempfile::tempdir().unwrap();
+    let record_file = files.path().join("sizes.jsonl");
+    let weir = Weir::start(&[]);
+    let queue = weir.sqs("CreateQueue", json!({"QueueName": "big", "Attributes": {"VisibilityTimeout": "30"}})).await;
+    for n in 0..10 {
+        let body = format!("{n}{}", "x".repeat(1_000_000));
+        weir.sqs("SendMessage", json!({"QueueUrl": queue["QueueUrl"], "MessageBody": body})).await;
+    }
+    let mut spec = python_function("sizer", SIZER);
+    spec["Environment"] = json!({"Variables": {"RECORD_FILE": record_file.to_str().unwrap()}});
+    weir.create_function(spec).await;
+    let mapping = weir
+        .json(
+            "POST",
+            "/2015-03-31/event-source-mappings",
+            json!({"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:big", "FunctionName": "sizer", "BatchSize": 10}),
+        )
+        .await;
+    assert_eq!(mapping.status, 202, "{}", mapping.text());
+    let delivered = async || lines(&record_file).iter().map(|l| l["ids"].as_array().unwrap().len()).sum::<usize>();
+    assert!(eventually(Duration::from_secs(30), async || delivered().await >= 10).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let batches = lines(&record_file);
+    assert!(batches.len() >= 2, "{} batches", batches.len());
+    for batch in &batches {
+        assert!(batch["bytes"].as_u64().unwrap() <= 6 * 1024 * 1024, "a {} byte event", batch["bytes"]);
+    }
+    let mut ids: Vec<&str> =
+        batches.iter().flat_map(|b| b["ids"].as_array().unwrap()).map(|i| i.as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "every message once");
+    assert_eq!(delivered().await, 10, "no message twice");
+}
