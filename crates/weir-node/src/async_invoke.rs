@@ -418,6 +418,15 @@ impl Drop for LeaseHeld<'_> {
     }
 }
 
+/// The `ErrorMessage` a dead-letter message carries: the function's
+/// `errorMessage`, or its whole error payload when it has none.
+fn error_message_of(payload: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|error| error.get("errorMessage").and_then(serde_json::Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(payload).into_owned())
+}
+
 struct EventJob {
     node: Arc<Node>,
     entry: Arc<FunctionEntry>,
@@ -434,17 +443,9 @@ impl EventJob {
                 Outcome::Response(body) => {
                     (AsyncAttempt::Succeeded, Ran { version, error: None, payload: body, error_message: String::new() })
                 }
-                Outcome::FunctionError { payload, error_type } => {
-                    let message = String::from_utf8_lossy(&payload).into_owned();
-                    (
-                        AsyncAttempt::FunctionError,
-                        Ran {
-                            version,
-                            error: Some("Unhandled"),
-                            payload,
-                            error_message: format!("{error_type}: {message}"),
-                        },
-                    )
+                Outcome::FunctionError { payload, .. } => {
+                    let error_message = error_message_of(&payload);
+                    (AsyncAttempt::FunctionError, Ran { version, error: Some("Unhandled"), payload, error_message })
                 }
                 other => {
                     let message = format!("{other:?}");
@@ -563,11 +564,11 @@ impl EventJob {
                 AsyncCounters::bump(&counters.destination_delivery_failures);
             }
         }
-        let dead_letter = self
-            .entry
-            .record
-            .config(ran.as_ref().map_or(Version::Latest, |r| r.version))
-            .and_then(|c| c.dead_letter_target_arn.clone());
+        // The version that ran, or the one the event was for.
+        let version = ran.as_ref().map(|r| r.version).unwrap_or_else(|| {
+            self.node.control.resolve(&self.entry, self.state.qualifier.as_deref()).unwrap_or(Version::Latest)
+        });
+        let dead_letter = self.entry.record.config(version).and_then(|c| c.dead_letter_target_arn.clone());
         if let Some(arn) = dead_letter {
             let message = ran.as_ref().map_or_else(|| condition.as_str().to_string(), |r| r.error_message.clone());
             if let Err(err) = destinations::deliver_dead_letter(

@@ -100,6 +100,16 @@ fn validate_runtime(runtime: &str) -> Result<(), AwsError> {
     )))
 }
 
+/// A function's dead-letter queue is an SQS queue or an SNS topic.
+fn validate_dead_letter_target(arn: &str) -> Result<(), AwsError> {
+    match crate::destinations::Target::parse(arn) {
+        Some(crate::destinations::Target::Queue { .. } | crate::destinations::Target::Topic { .. }) => Ok(()),
+        _ => Err(AwsError::invalid_parameter(format!(
+            "The dead-letter target {arn} is invalid: it must be the ARN of an Amazon SQS queue or an Amazon SNS topic."
+        ))),
+    }
+}
+
 fn validate_environment(variables: &BTreeMap<String, String>) -> Result<(), AwsError> {
     let reserved: Vec<&str> =
         variables.keys().map(String::as_str).filter(|k| wire::RESERVED_ENVIRONMENT_VARIABLES.contains(k)).collect();
@@ -269,6 +279,9 @@ impl Control {
         validate_runtime(&new.runtime)?;
         validate_handler(&new.runtime, &new.handler)?;
         validate_environment(&new.environment)?;
+        if let Some(arn) = &new.dead_letter_target_arn {
+            validate_dead_letter_target(arn)?;
+        }
         let memory_mb = validate_memory(new.memory_mb)?.unwrap_or(128);
         let timeout_s = validate_timeout(new.timeout_s)?.unwrap_or(3);
         if self.registry.get(&new.name).is_some() {
@@ -407,7 +420,11 @@ impl Control {
             latest.role = role;
         }
         if let Some(dlq) = req.dead_letter_config {
-            latest.dead_letter_target_arn = dlq.target_arn.filter(|a| !a.is_empty());
+            let target = dlq.target_arn.filter(|a| !a.is_empty());
+            if let Some(arn) = &target {
+                validate_dead_letter_target(arn)?;
+            }
+            latest.dead_letter_target_arn = target;
         }
         latest.revision_id = new_revision();
         latest.last_modified_ms = self.clock.epoch_ms();

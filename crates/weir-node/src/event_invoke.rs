@@ -16,11 +16,14 @@ pub enum Mode {
     Update,
 }
 
-fn validate_destination(arn: &str) -> Result<(), AwsError> {
+/// Destinations: a function, queue, topic or bus; a bucket for failures
+/// only (as on Lambda).
+fn validate_destination(arn: &str, on_failure: bool) -> Result<(), AwsError> {
     match Target::parse(arn) {
-        Some(Target::Bucket { .. }) | None => {
-            Err(AwsError::invalid_parameter(format!("The destination ARN {arn} is invalid.")))
-        }
+        None => Err(AwsError::invalid_parameter(format!("The destination ARN {arn} is invalid."))),
+        Some(Target::Bucket { .. }) if !on_failure => Err(AwsError::invalid_parameter(format!(
+            "The destination ARN {arn} is invalid: an Amazon S3 bucket can only be an OnFailure destination."
+        ))),
         Some(_) => Ok(()),
     }
 }
@@ -99,8 +102,11 @@ impl Control {
                 config.on_failure = on_failure.destination.filter(|d| !d.is_empty());
             }
         }
-        for arn in config.on_success.iter().chain(config.on_failure.iter()) {
-            validate_destination(arn)?;
+        if let Some(arn) = &config.on_success {
+            validate_destination(arn, false)?;
+        }
+        if let Some(arn) = &config.on_failure {
+            validate_destination(arn, true)?;
         }
         config.last_modified_ms = self.clock.epoch_ms();
         record.event_invoke.insert(qualifier.to_string(), config.clone());

@@ -272,8 +272,42 @@ async fn event_invoke_config_follows_the_lambda_api() {
     assert_eq!(updated.json()["MaximumEventAgeInSeconds"], 120, "update keeps what it does not change");
     let list = weir.call("GET", "/2019-09-25/functions/f/event-invoke-config/list", &[], "").await.json();
     assert_eq!(list["FunctionEventInvokeConfigs"].as_array().unwrap().len(), 1);
+    // A bucket takes failures only.
+    let bucket = "arn:aws:s3:::failed-events";
+    let on_failure = weir
+        .json(
+            "POST",
+            "/2019-09-25/functions/f/event-invoke-config",
+            json!({"DestinationConfig": {"OnFailure": {"Destination": bucket}}}),
+        )
+        .await;
+    assert_eq!(on_failure.status, 200, "{}", on_failure.text());
+    assert_eq!(on_failure.json()["DestinationConfig"]["OnFailure"]["Destination"], bucket);
+    let on_success = weir
+        .json(
+            "POST",
+            "/2019-09-25/functions/f/event-invoke-config",
+            json!({"DestinationConfig": {"OnSuccess": {"Destination": bucket}}}),
+        )
+        .await;
+    assert_eq!(on_success.status, 400, "{}", on_success.text());
     assert_eq!(weir.call("DELETE", "/2019-09-25/functions/f/event-invoke-config", &[], "").await.status, 204);
     assert_eq!(weir.call("GET", "/2019-09-25/functions/f/event-invoke-config", &[], "").await.status, 404);
+
+    // A dead-letter queue is a queue or a topic.
+    for bad in ["garbage", "arn:aws:lambda:us-east-1:000000000000:function:f"] {
+        let refused = weir
+            .json("PUT", "/2015-03-31/functions/f/configuration", json!({"DeadLetterConfig": {"TargetArn": bad}}))
+            .await;
+        assert_eq!(refused.status, 400, "{bad}: {}", refused.text());
+        assert_eq!(refused.header("x-amzn-errortype"), Some("InvalidParameterValueException"));
+    }
+    let topic = "arn:aws:sns:us-east-1:000000000000:alerts";
+    let accepted = weir
+        .json("PUT", "/2015-03-31/functions/f/configuration", json!({"DeadLetterConfig": {"TargetArn": topic}}))
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    assert_eq!(accepted.json()["DeadLetterConfig"]["TargetArn"], topic);
 }
 
 #[tokio::test]
@@ -322,7 +356,7 @@ async fn failed_events_land_in_the_dead_letter_queue_with_lambdas_attributes() {
     let attributes = &message["MessageAttributes"];
     assert_eq!(attributes["RequestID"]["StringValue"], request_id.as_str());
     assert_eq!(attributes["ErrorCode"]["DataType"], "Number");
-    assert!(attributes["ErrorMessage"]["StringValue"].as_str().unwrap().contains("failing on purpose"));
+    assert_eq!(attributes["ErrorMessage"]["StringValue"], "failing on purpose", "the function's errorMessage");
     assert_eq!(records(&files.path("doomed.jsonl")).len(), 1, "MaximumRetryAttempts 0: no retry");
 }
 
