@@ -9,6 +9,7 @@ Standard library only. Embedded into weir-sandbox with include_str!.
 """
 
 import importlib
+import importlib.machinery
 import json
 import os
 import _socket  # not `socket`: its enum/selectors imports cost milliseconds of cold start
@@ -142,7 +143,7 @@ class LambdaContext:
         self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
         identity_data = _json_object(identity)
         self.identity = CognitoIdentity(identity_data) if identity_data is not None else None
-        context_data = _json_object(_maybe_base64(client_context))
+        context_data = _json_object(client_context)
         self.client_context = ClientContext(context_data) if context_data is not None else None
         self._deadline_ms = deadline_ms
 
@@ -162,15 +163,67 @@ class LambdaContext:
         )
 
 
-def _maybe_base64(text):
-    if not text:
-        return text
-    try:
-        import base64
+# The request being handled, for log lines.
+_request_id = ""
 
-        return base64.b64decode(text, validate=True).decode("utf-8")
-    except Exception:
-        return text
+
+def _install_lambda_logging(logging):
+    """Lambda's root-logger handler, as awslambdaric installs it: every record is written to
+    stdout as `[LEVEL]\t<UTC time>\t<request id>\t<message>`, and a handler on the root
+    logger means `logger.setLevel(logging.INFO)` makes info lines appear, as on Lambda.
+
+    Installed the moment the function's code first imports `logging` (see
+    `InstallLoggingOnImport`), so a module-level `logging.basicConfig()` finds the handler in
+    place and does nothing, as on Lambda, and functions that never log pay no import at cold
+    start.
+    """
+
+    class LambdaLoggerHandler(logging.Handler):
+        def emit(self, record):
+            try:
+                sys.stdout.write(self.format(record))
+                sys.stdout.flush()
+            except Exception:
+                self.handleError(record)
+
+    class RequestIdFilter(logging.Filter):
+        def filter(self, record):
+            record.aws_request_id = _request_id
+            return True
+
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    handler = LambdaLoggerHandler()
+    handler.setFormatter(formatter)
+    handler.addFilter(RequestIdFilter())
+    logging.getLogger().addHandler(handler)
+
+
+class InstallLoggingOnImport:
+    """A meta-path finder for `logging` alone: it finds the module as the path finder would and
+    installs Lambda's handler right after the module runs, before the importing code goes on."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "logging":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        inner = spec.loader
+
+        class Loader:
+            def create_module(self, spec):
+                return inner.create_module(spec)
+
+            def exec_module(self, module):
+                inner.exec_module(module)
+                _install_lambda_logging(module)
+
+        spec.loader = Loader()
+        return spec
 
 
 class InitFault(Exception):
@@ -236,11 +289,16 @@ def log_error(error):
 
 
 def main():
+    global _request_id
     client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     if task_root not in sys.path:
         sys.path.insert(0, task_root)
 
+    if "logging" in sys.modules:
+        _install_lambda_logging(sys.modules["logging"])
+    else:
+        sys.meta_path.insert(0, InstallLoggingOnImport())
     try:
         handler = load_handler(os.environ.get("_HANDLER", ""))
     except InitFault as fault:
@@ -260,6 +318,7 @@ def main():
             sys.stderr.write("weir runtime: /next answered {}: {!r}\n".format(status, body[:200]))
             sys.exit(1)
         request_id = headers.get("lambda-runtime-aws-request-id", "")
+        _request_id = request_id
         trace_id = headers.get("lambda-runtime-trace-id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id

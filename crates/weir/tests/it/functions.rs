@@ -58,6 +58,38 @@ async fn a_rust_lambda_runtime_binary_runs_unmodified() {
     assert!(err.text().contains("boom"), "{}", err.text());
 }
 
+/// Python's `logging` behaves as on Lambda: the root logger has Lambda's
+/// handler (so `basicConfig` is a no-op and `setLevel(INFO)` shows info
+/// lines), and every line carries the level, a UTC time and the request id.
+#[tokio::test]
+async fn python_logging_writes_lambdas_format_with_the_request_id() {
+    const LOGGER: &str = r#"
+import logging
+logging.basicConfig(level=logging.DEBUG, format="%(message)s")
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
+def handler(event, context):
+    logger.info("order %s accepted", event["order"])
+    logging.getLogger("child").debug("below the level")
+    return "ok"
+"#;
+    let weir = Weir::start(&[]);
+    weir.create_function(python_function("logs", LOGGER)).await;
+    let r = weir.invoke("logs", json!({"order": 42})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let request_id = r.header("x-amzn-requestid").unwrap().to_string();
+    let log = r.log();
+    let line = log.lines().find(|l| l.starts_with("[INFO]")).unwrap_or_else(|| panic!("no [INFO] line:\n{log}"));
+    let fields: Vec<&str> = line.split('\t').collect();
+    assert_eq!(fields.len(), 4, "{line:?}");
+    assert!(fields[1].ends_with('Z') && fields[1].contains('T'), "a UTC timestamp: {line:?}");
+    assert_eq!(fields[2], request_id);
+    assert_eq!(fields[3], "order 42 accepted");
+    assert_eq!(log.matches("order 42 accepted").count(), 1, "basicConfig added no second handler:\n{log}");
+    assert!(!log.contains("below the level"), "{log}");
+}
+
 /// `X-Amz-Client-Context` is base64 JSON on the wire; every runtime client
 /// (lambda_runtime, weir's Python client, awslambdaric) reads the JSON.
 #[tokio::test]
