@@ -4,6 +4,8 @@
 //! Owns: [`DeployContext`] and the ARN / URL formats derived from it.
 //! Never: reads the environment or configuration files (the caller fills it in).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// The deployment target a template is resolved against (pseudo parameters, ARNs, URLs, limits).
@@ -22,6 +24,12 @@ pub struct DeployContext {
     pub account_concurrency_limit: u32,
     /// Concurrency that reservations must leave unreserved (Lambda: 100).
     pub minimum_unreserved: u32,
+    /// Versions already published for the template's version resources (logical id, e.g.
+    /// `WorkerVersion`, → version number). References (`!Ref Worker.Version`,
+    /// `!GetAtt V.Version`, outputs, aliases) resolve to these numbers; versions not listed are
+    /// numbered 1, 2, … per function, as publishing them on a new function gives. Empty for a
+    /// first plan; the deployer fills it from what it published to resolve the outputs it prints.
+    pub deployed_versions: BTreeMap<String, u32>,
 }
 
 impl DeployContext {
@@ -40,6 +48,7 @@ impl DeployContext {
             endpoint_url: endpoint_url.trim_end_matches('/').to_owned(),
             account_concurrency_limit: 1000,
             minimum_unreserved: 100,
+            deployed_versions: BTreeMap::new(),
         }
     }
 

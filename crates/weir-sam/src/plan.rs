@@ -24,8 +24,8 @@ pub struct Plan {
     pub versions: Vec<VersionPlan>,
     /// Aliases, including the one SAM's `AutoPublishAlias` generates.
     pub aliases: Vec<AliasPlan>,
-    /// Standalone `AWS::Lambda::EventInvokeConfig` resources (a SAM function's own
-    /// `EventInvokeConfig` is in [`FunctionPlan::event_invoke`]).
+    /// `AWS::Lambda::EventInvokeConfig` resources, including the one SAM generates from a
+    /// function's own `EventInvokeConfig` (also in [`FunctionPlan::event_invoke`]).
     pub event_invoke_configs: Vec<EventInvokeConfigPlan>,
     pub outputs: Vec<OutputValue>,
     /// Resources (and SAM events) of kinds weir does not deploy, to be listed to the user once.
@@ -158,10 +158,13 @@ pub struct Destination {
     pub arn: String,
 }
 
-/// A standalone `AWS::Lambda::EventInvokeConfig`.
+/// An `AWS::Lambda::EventInvokeConfig`, or the one SAM generates from a function's
+/// `EventInvokeConfig` (logical id `{Function}EventInvokeConfig`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventInvokeConfigPlan {
     pub logical_id: String,
+    /// For SAM: the logical id of the function whose `EventInvokeConfig` it is.
+    pub generated_by: Option<String>,
     pub function_name: String,
     pub settings: EventInvokeSettings,
 }

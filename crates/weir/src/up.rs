@@ -20,7 +20,7 @@ use weir_node::Node;
 use weir_node::code::{CodeInfo, CodeStore};
 use weir_node::control::NewFunction;
 use weir_node::esm::MappingRequest;
-use weir_sam::{CodeSource, DeployContext, Plan, PlanStep};
+use weir_sam::{CodeSource, DeployContext, OutputValue, Plan, PlanStep};
 use weir_wire::lambda as wire;
 
 use crate::serve::{ServeArgs, announce, init_tracing, wait_for_signal};
@@ -46,8 +46,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut running = weir_node::start(args.serve.node_config()).await?;
     let node = running.node.clone();
     let deployer = Deployer { node: node.clone(), template: args.template.clone(), overrides };
-    let plan = match deployer.plan() {
-        Ok(plan) => plan,
+    let loaded = match deployer.plan() {
+        Ok(loaded) => loaded,
         Err(err) => {
             eprintln!("{err:#}");
             running.shutdown().await;
@@ -55,7 +55,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
     let mut state = DeployState::default();
-    if let Err(err) = deployer.apply(&plan, &mut state).await {
+    if let Err(err) = deployer.apply(&loaded.plan, &mut state).await {
         eprintln!("deploy failed: {err:#}");
         running.shutdown().await;
         bail!("deploy failed");
@@ -63,9 +63,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // Announced once the application is deployed, so scripts that wait for
     // this line can use it at once.
     announce(running.addr);
-    print_summary(&node, &plan);
+    let outputs = deployer.outputs(&loaded, &state);
+    print_summary(&node, &loaded.plan, &outputs);
     if args.watch {
-        let watcher = tokio::spawn(watch(deployer, plan, state));
+        let watcher = tokio::spawn(watch(deployer, loaded, state, outputs));
         wait_for_signal(&mut running).await;
         watcher.abort();
     } else {
@@ -81,17 +82,46 @@ struct Deployer {
     overrides: Vec<(String, String)>,
 }
 
+/// A plan and the template text it was loaded from (to resolve it again against what was
+/// deployed).
+struct Loaded {
+    plan: Plan,
+    text: String,
+}
+
 /// What this `weir up` deployed, to remove what leaves the template.
 #[derive(Default)]
 struct DeployState {
     functions: BTreeSet<String>,
     queues: BTreeSet<String>,
     mappings: BTreeSet<(String, String)>,
+    /// (function, alias).
+    aliases: BTreeSet<(String, String)>,
+    /// (function, qualifier) with provisioned concurrency.
+    provisioned: BTreeSet<(String, String)>,
+    /// (function, qualifier) with an event invoke config.
+    event_invoke: BTreeSet<(String, String)>,
     /// Code fingerprint of each function deployed from a folder.
     code: BTreeMap<String, (PathBuf, String)>,
     /// The version each of the plan's versions was published as (logical id → number).
     versions: BTreeMap<String, String>,
 }
+
+/// The SQS attributes a template manages; one it does not set gets SQS's default back
+/// (`settings::default_value`), or is removed (the policies).
+const QUEUE_ATTRIBUTES: &[&str] = &[
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "RedrivePolicy",
+    "RedriveAllowPolicy",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+];
+const FIFO_ONLY_ATTRIBUTES: &[&str] = &["ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"];
 
 impl Deployer {
     fn context(&self) -> DeployContext {
@@ -113,8 +143,17 @@ impl Deployer {
         ctx
     }
 
-    fn plan(&self) -> anyhow::Result<Plan> {
-        let plan = weir_sam::load_template(&self.template, &self.overrides, &self.context())
+    fn base_dir(&self) -> PathBuf {
+        std::path::absolute(&self.template)
+            .ok()
+            .and_then(|path| path.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("/"))
+    }
+
+    fn plan(&self) -> anyhow::Result<Loaded> {
+        let text = std::fs::read_to_string(&self.template)
+            .with_context(|| format!("cannot read template {}", self.template.display()))?;
+        let plan = weir_sam::load_template_str(&text, &self.base_dir(), &self.overrides, &self.context())
             .with_context(|| format!("template {}", self.template.display()))?;
         for warning in &plan.warnings {
             eprintln!("warning: {warning}");
@@ -125,11 +164,29 @@ impl Deployer {
                 eprintln!("  {} ({})", r.logical_id, r.resource_type);
             }
         }
-        Ok(plan)
+        Ok(Loaded { plan, text })
+    }
+
+    /// The template's outputs resolved against what was deployed: `!Ref Fn.Version`,
+    /// `!GetAtt V.Version` and the like name the versions actually published, which differ from
+    /// the plan's numbering (1, 2, … per function) once a data directory has older versions or
+    /// `--watch` published new ones.
+    fn outputs(&self, loaded: &Loaded, state: &DeployState) -> Vec<OutputValue> {
+        let mut ctx = self.context();
+        ctx.deployed_versions =
+            state.versions.iter().filter_map(|(id, version)| Some((id.clone(), version.parse().ok()?))).collect();
+        let as_planned =
+            loaded.plan.versions.iter().all(|v| ctx.deployed_versions.get(&v.logical_id) == Some(&v.expected_version));
+        if as_planned {
+            return loaded.plan.outputs.clone();
+        }
+        match weir_sam::load_template_str(&loaded.text, &self.base_dir(), &self.overrides, &ctx) {
+            Ok(deployed) => deployed.outputs,
+            Err(_) => loaded.plan.outputs.clone(),
+        }
     }
 
     async fn apply(&self, plan: &Plan, state: &mut DeployState) -> anyhow::Result<()> {
-        let versions = &mut state.versions;
         for step in plan.apply_order() {
             match step {
                 PlanStep::Queue(q) => {
@@ -145,22 +202,28 @@ impl Deployer {
                 }
                 PlanStep::Version(v) => {
                     let req = wire::PublishVersionRequest { description: v.description.clone(), ..Default::default() };
-                    let published = self.node.control.publish_version(&v.function_name, req).await?;
-                    if let Some(n) = v.provisioned_concurrency {
-                        self.node
-                            .control
-                            .put_provisioned(&v.function_name, Some(&published.version), Some(i64::from(n)))
-                            .await?;
-                    }
-                    versions.insert(v.logical_id.clone(), published.version);
+                    let published = self
+                        .node
+                        .control
+                        .publish_version(&v.function_name, req)
+                        .await
+                        .with_context(|| format!("version {}", v.logical_id))?;
+                    self.provisioned(&v.function_name, &published.version, v.provisioned_concurrency, state)
+                        .await
+                        .with_context(|| format!("version {}", v.logical_id))?;
+                    state.versions.insert(v.logical_id.clone(), published.version);
                 }
                 PlanStep::Alias(a) => {
                     let version = a
                         .version_logical_id
                         .as_ref()
-                        .and_then(|id| versions.get(id).cloned())
+                        .and_then(|id| state.versions.get(id).cloned())
                         .unwrap_or_else(|| a.function_version.clone());
                     self.alias(a, &version).await.with_context(|| format!("alias {}", a.logical_id))?;
+                    state.aliases.insert((a.function_name.clone(), a.alias_name.clone()));
+                    self.provisioned(&a.function_name, &a.alias_name, a.provisioned_concurrency, state)
+                        .await
+                        .with_context(|| format!("alias {}", a.logical_id))?;
                 }
                 PlanStep::EventInvokeConfig(c) => {
                     let s = &c.settings;
@@ -181,6 +244,7 @@ impl Deployer {
                         .put_event_invoke(&c.function_name, qualifier, req, weir_node::event_invoke::Mode::Put)
                         .await
                         .with_context(|| format!("event invoke config {}", c.logical_id))?;
+                    state.event_invoke.insert((c.function_name.clone(), s.qualifier.clone()));
                 }
                 PlanStep::EventSourceMapping(m) => {
                     self.mapping(m).await.with_context(|| format!("event source mapping {}", m.logical_id))?;
@@ -191,22 +255,71 @@ impl Deployer {
         Ok(())
     }
 
+    /// Provisioned concurrency of `function:qualifier` as the plan has it: allocated, or removed
+    /// when the plan has none (left over from an earlier run on the same data directory).
+    async fn provisioned(
+        &self,
+        function: &str,
+        qualifier: &str,
+        amount: Option<u32>,
+        state: &mut DeployState,
+    ) -> anyhow::Result<()> {
+        let control = &self.node.control;
+        match amount {
+            Some(n) => {
+                control.put_provisioned(function, Some(qualifier), Some(i64::from(n))).await?;
+                state.provisioned.insert((function.to_owned(), qualifier.to_owned()));
+            }
+            None => {
+                if control.get_provisioned(function, qualifier).is_ok() {
+                    control.delete_provisioned(function, qualifier).await?;
+                    println!("removed provisioned concurrency of {function}:{qualifier}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the queue, or converges an existing one on the template: attributes the template
+    /// sets get its values, the others SQS's defaults (a removed `RedrivePolicy` is removed).
     async fn queue(&self, q: &weir_sam::QueuePlan) -> anyhow::Result<()> {
         let mut body = json!({ "QueueName": q.queue_name, "Attributes": q.attributes });
         if !q.tags.is_empty() {
             body["tags"] = json!(q.tags);
         }
-        let created = sqs(&self.node, "CreateQueue", body).await?;
-        if created.0 == 400 && created.1["__type"].as_str().is_some_and(|t| t.ends_with("QueueNameExists")) {
-            // Exists with other attributes: converge on the template's.
+        let (status, created) = sqs(&self.node, "CreateQueue", body).await?;
+        let exists = status == 400 && created["__type"].as_str().is_some_and(|t| t.ends_with("QueueNameExists"));
+        if status != 200 && !exists {
+            bail!("CreateQueue: {created}");
+        }
+        let (status, current) =
+            sqs(&self.node, "GetQueueAttributes", json!({ "QueueUrl": q.queue_url, "AttributeNames": ["All"] }))
+                .await?;
+        if status != 200 {
+            bail!("GetQueueAttributes: {current}");
+        }
+        let mut changes = serde_json::Map::new();
+        for name in QUEUE_ATTRIBUTES {
+            if !q.fifo && FIFO_ONLY_ATTRIBUTES.contains(name) {
+                continue;
+            }
+            let wanted = q
+                .attributes
+                .get(*name)
+                .map(String::as_str)
+                .or_else(|| weir_node::sqs::settings::default_value(name, q.fifo));
+            let actual = current["Attributes"][*name].as_str();
+            if !same_attribute(wanted, actual) {
+                changes.insert((*name).to_owned(), json!(wanted.unwrap_or_default()));
+            }
+        }
+        if !changes.is_empty() {
             let (status, answer) =
-                sqs(&self.node, "SetQueueAttributes", json!({ "QueueUrl": q.queue_url, "Attributes": q.attributes }))
+                sqs(&self.node, "SetQueueAttributes", json!({ "QueueUrl": q.queue_url, "Attributes": changes }))
                     .await?;
             if status != 200 {
                 bail!("SetQueueAttributes: {answer}");
             }
-        } else if created.0 != 200 {
-            bail!("CreateQueue: {}", created.1);
         }
         Ok(())
     }
@@ -258,7 +371,7 @@ impl Deployer {
                 let req = wire::UpdateFunctionConfigurationRequest {
                     runtime: Some(f.runtime.clone()),
                     handler: Some(f.handler.clone()),
-                    description: f.description.clone(),
+                    description: Some(f.description.clone().unwrap_or_default()),
                     timeout: Some(i64::from(f.timeout_s)),
                     memory_size: Some(i64::from(f.memory_mb)),
                     environment: Some(wire::Environment { variables: f.environment.clone() }),
@@ -268,6 +381,7 @@ impl Deployer {
                 let latest = &existing.record.latest;
                 let unchanged = latest.runtime == f.runtime
                     && latest.handler == f.handler
+                    && latest.description == f.description.clone().unwrap_or_default()
                     && latest.timeout_s == f.timeout_s
                     && latest.memory_mb == f.memory_mb
                     && latest.environment == f.environment
@@ -295,7 +409,7 @@ impl Deployer {
         if control.get_alias(&a.function_name, &a.alias_name).is_ok() {
             let req = wire::UpdateAliasRequest {
                 function_version: Some(version.into()),
-                description: a.description.clone(),
+                description: Some(a.description.clone().unwrap_or_default()),
                 ..Default::default()
             };
             control.update_alias(&a.function_name, &a.alias_name, req).await?;
@@ -307,9 +421,6 @@ impl Deployer {
                 routing_config: None,
             };
             control.create_alias(&a.function_name, req).await?;
-        }
-        if let Some(n) = a.provisioned_concurrency {
-            control.put_provisioned(&a.function_name, Some(&a.alias_name), Some(i64::from(n))).await?;
         }
         Ok(())
     }
@@ -329,7 +440,8 @@ impl Deployer {
                 maximum_concurrency: m.maximum_concurrency.map(i64::from),
             }),
             function_response_types: Some(m.function_response_types.clone()),
-            filter_criteria: m.filter_criteria.clone(),
+            // `{}` clears a FilterCriteria the template no longer has.
+            filter_criteria: Some(m.filter_criteria.clone().unwrap_or_else(|| json!({}))),
             starting_position: None,
         };
         let existing = self
@@ -381,8 +493,12 @@ impl Deployer {
         Ok(format!("published version {published}; alias {} now runs it", moved.join(", ")))
     }
 
-    /// Removes what an earlier plan deployed and the new one no longer has.
+    /// Removes what an earlier plan deployed and the new one no longer has: mappings, event
+    /// invoke configs, provisioned concurrency, aliases, functions and queues. (Settings of what
+    /// stays — reserved concurrency, queue attributes, mapping filters — were converged on the new
+    /// plan by [`Deployer::apply`]. Published versions stay, as SAM retains them.)
     async fn remove_dropped(&self, old: &DeployState, new: &DeployState) {
+        let control = &self.node.control;
         for (source, function) in old.mappings.difference(&new.mappings) {
             if let Some(record) = self
                 .node
@@ -395,18 +511,53 @@ impl Deployer {
                 println!("removed mapping {source} -> {function}");
             }
         }
+        let kept = |function: &String| new.functions.contains(function);
+        for (function, qualifier) in old.event_invoke.difference(&new.event_invoke).filter(|(f, _)| kept(f)) {
+            let explicit = (qualifier != "$LATEST").then_some(qualifier.as_str());
+            if control.delete_event_invoke(function, explicit).await.is_ok() {
+                println!("removed event invoke config of {function}:{qualifier}");
+            }
+        }
+        for (function, qualifier) in old.provisioned.difference(&new.provisioned).filter(|(f, _)| kept(f)) {
+            if control.get_provisioned(function, qualifier).is_ok()
+                && control.delete_provisioned(function, qualifier).await.is_ok()
+            {
+                println!("removed provisioned concurrency of {function}:{qualifier}");
+            }
+        }
+        for (function, alias) in old.aliases.difference(&new.aliases).filter(|(f, _)| kept(f)) {
+            if control.get_alias(function, alias).is_ok() && control.delete_alias(function, alias).await.is_ok() {
+                println!("removed alias {function}:{alias}");
+            }
+        }
         for function in old.functions.difference(&new.functions) {
-            if self.node.control.delete_function(function, None).await.is_ok() {
+            if control.delete_function(function, None).await.is_ok() {
                 self.node.async_invoker.function_deleted(&self.node, function).await;
                 self.node.mappings.function_deleted(&self.node, function).await;
                 println!("removed function {function}");
             }
         }
         for queue in old.queues.difference(&new.queues) {
-            let url = format!("{}/{}/{queue}", self.node.control.endpoint_url, self.node.ctx.account_id);
+            let url = format!("{}/{}/{queue}", control.endpoint_url, self.node.ctx.account_id);
             let _ = sqs(&self.node, "DeleteQueue", json!({ "QueueUrl": url })).await;
             println!("removed queue {queue}");
         }
+    }
+}
+
+/// Whether an SQS attribute has the value wanted (`None`: absent); policies compare as JSON.
+fn same_attribute(wanted: Option<&str>, actual: Option<&str>) -> bool {
+    match (wanted, actual) {
+        (None, None) => true,
+        (Some(wanted), Some(actual)) => {
+            wanted == actual
+                || matches!(
+                    (serde_json::from_str::<Value>(wanted), serde_json::from_str::<Value>(actual)),
+                    (Ok(a @ Value::Object(_)), Ok(b)) if a == b
+                )
+        }
+        (Some(wanted), None) => wanted.is_empty(),
+        (None, Some(actual)) => actual.is_empty(),
     }
 }
 
@@ -424,7 +575,7 @@ async fn sqs(node: &Node, operation: &str, body: Value) -> anyhow::Result<(u16, 
     Ok((status, value))
 }
 
-fn print_summary(node: &Node, plan: &Plan) {
+fn print_summary(node: &Node, plan: &Plan, outputs: &[OutputValue]) {
     let endpoint = &node.control.endpoint_url;
     println!();
     println!("Functions:");
@@ -462,25 +613,29 @@ fn print_summary(node: &Node, plan: &Plan) {
             println!("  {queue} -> {} ({})", m.function_name, settings.join(", "));
         }
     }
-    if !plan.outputs.is_empty() {
+    if !outputs.is_empty() {
         println!("Outputs:");
-        for o in &plan.outputs {
-            println!(
-                "  {:<24} {}{}",
-                o.logical_id,
-                o.value,
-                o.description.as_deref().map(|d| format!("  ({d})")).unwrap_or_default()
-            );
-        }
+        print_outputs(outputs);
     }
     println!();
     println!("Try it:  aws --endpoint-url {endpoint} lambda list-functions");
     println!("         weir invoke FUNCTION --endpoint {endpoint} --payload '{{}}'");
 }
 
+fn print_outputs(outputs: &[OutputValue]) {
+    for o in outputs {
+        println!(
+            "  {:<24} {}{}",
+            o.logical_id,
+            o.value,
+            o.description.as_deref().map(|d| format!("  ({d})")).unwrap_or_default()
+        );
+    }
+}
+
 /// `--watch`: re-deploys a function's folder when its files change, and the
 /// whole plan when the template changes.
-async fn watch(deployer: Deployer, mut plan: Plan, mut state: DeployState) {
+async fn watch(deployer: Deployer, mut loaded: Loaded, mut state: DeployState, mut outputs: Vec<OutputValue>) {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut template_modified = modified(&deployer.template);
     loop {
@@ -489,14 +644,15 @@ async fn watch(deployer: Deployer, mut plan: Plan, mut state: DeployState) {
         if now_modified != template_modified {
             template_modified = now_modified;
             match deployer.plan() {
-                Ok(new_plan) => {
+                Ok(new_loaded) => {
                     let mut new_state = DeployState::default();
-                    match deployer.apply(&new_plan, &mut new_state).await {
+                    match deployer.apply(&new_loaded.plan, &mut new_state).await {
                         Ok(()) => {
                             deployer.remove_dropped(&state, &new_state).await;
                             println!("template changed: applied");
-                            print_summary(&deployer.node, &new_plan);
-                            plan = new_plan;
+                            outputs = deployer.outputs(&new_loaded, &new_state);
+                            print_summary(&deployer.node, &new_loaded.plan, &outputs);
+                            loaded = new_loaded;
                             state = new_state;
                         }
                         Err(err) => eprintln!("template changed but could not be applied: {err:#}"),
@@ -506,17 +662,31 @@ async fn watch(deployer: Deployer, mut plan: Plan, mut state: DeployState) {
             }
             continue;
         }
-        for (function, (dir, fingerprint)) in state.code.iter_mut() {
+        let DeployState { code, versions, .. } = &mut state;
+        let mut published = false;
+        for (function, (dir, fingerprint)) in code.iter_mut() {
             let Ok(code) = CodeStore::local_dir(dir) else { continue };
             if &code.sha256 != fingerprint {
-                match deployer.code_changed(&plan, function, code.clone(), &mut state.versions).await {
+                let previous = versions.clone();
+                match deployer.code_changed(&loaded.plan, function, code.clone(), versions).await {
                     Ok(message) => {
                         println!("code of {function} changed: {message}");
                         *fingerprint = code.sha256;
+                        published |= *versions != previous;
                     }
                     Err(err) => eprintln!("updating {function}: {err:#}"),
                 }
             }
+        }
+        if published {
+            // Outputs naming the published versions changed with them.
+            let now = deployer.outputs(&loaded, &state);
+            let changed: Vec<OutputValue> = now.iter().filter(|o| !outputs.contains(o)).cloned().collect();
+            if !changed.is_empty() {
+                println!("Outputs:");
+                print_outputs(&changed);
+            }
+            outputs = now;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `AWS::Serverless::Function` and `AWS::Lambda::Function` → [`FunctionPlan`], plus what SAM
 //! generates from a serverless function: the `AutoPublishAlias` version and alias, event source
-//! mappings for `SQS` events, and queues for `EventInvokeConfig` destinations without an ARN.
+//! mappings for `SQS` events, the `EventInvokeConfig` resource, and queues for its destinations
+//! given without an ARN.
 //!
 //! Owns: the function properties weir understands, their defaults (128 MB, 3 s) and ranges,
 //! code locations (local folder, local zip, inline), and the single-function rules (Handler and
@@ -8,7 +9,9 @@
 //! Never: checks account-wide rules (reservations against the account limit) or the queue a
 //! mapping reads (validation does).
 
-use crate::plan::{AliasPlan, CodeSource, DeadLetterKind, DeadLetterTarget, FunctionPlan, VersionPlan};
+use crate::plan::{
+    AliasPlan, CodeSource, DeadLetterKind, DeadLetterTarget, EventInvokeConfigPlan, FunctionPlan, VersionPlan,
+};
 use crate::props::Props;
 use crate::refs::ReturnValues;
 use crate::resources::events::build_function_events;
@@ -226,8 +229,8 @@ pub(crate) fn build_function(builder: &mut Builder<'_>, resource: &ResolvedResou
         vec![(logical_id.to_owned(), ReturnValues::function(resource.resource_type, &function_name, &function_arn))];
 
     if let Some(alias_name) = &auto_publish_alias {
-        let version = builder.next_version(&function_name);
         let version_logical_id = format!("{logical_id}Version");
+        let version = builder.version_number(&version_logical_id, &function_name);
         let version_arn = format!("{function_arn}:{version}");
         builder.versions.push(VersionPlan {
             logical_id: version_logical_id.clone(),
@@ -255,6 +258,15 @@ pub(crate) fn build_function(builder: &mut Builder<'_>, resource: &ResolvedResou
         produced.push((alias_logical_id, ReturnValues::alias(&alias_arn)));
     }
 
+    if let Some(settings) = &event_invoke {
+        // SAM generates an AWS::Lambda::EventInvokeConfig named {Function}EventInvokeConfig.
+        builder.event_invoke_configs.push(EventInvokeConfigPlan {
+            logical_id: format!("{logical_id}EventInvokeConfig"),
+            generated_by: Some(logical_id.to_owned()),
+            function_name: function_name.clone(),
+            settings: settings.clone(),
+        });
+    }
     builder.functions.push(FunctionPlan {
         logical_id: logical_id.to_owned(),
         function_name,

@@ -195,7 +195,7 @@ pub(crate) fn build_version(builder: &mut Builder<'_>, resource: &ResolvedResour
     let Some((function_name, _)) = function else {
         return Vec::new();
     };
-    let version = builder.next_version(&function_name);
+    let version = builder.version_number(resource.logical_id, &function_name);
     let version_arn = format!("{}:{version}", builder.ctx.function_arn(&function_name));
     builder.versions.push(VersionPlan {
         logical_id: resource.logical_id.to_owned(),
@@ -219,6 +219,7 @@ pub(crate) fn build_event_invoke_config(builder: &mut Builder<'_>, resource: &Re
     if let (Some((function_name, _)), Some(settings)) = (function, settings) {
         builder.event_invoke_configs.push(EventInvokeConfigPlan {
             logical_id: resource.logical_id.to_owned(),
+            generated_by: None,
             function_name,
             settings,
         });

@@ -134,11 +134,13 @@ impl<'a> Builder<'a> {
         produced
     }
 
-    /// The number the next version of `function_name` will get.
-    pub fn next_version(&mut self, function_name: &str) -> u32 {
+    /// The number version resource `logical_id` of `function_name` resolves to: the one it was
+    /// published as ([`DeployContext::deployed_versions`]), else the next of the function's
+    /// versions in plan order.
+    pub fn version_number(&mut self, logical_id: &str, function_name: &str) -> u32 {
         let count = self.version_counts.entry(function_name.to_owned()).or_insert(0);
         *count += 1;
-        *count
+        self.ctx.deployed_versions.get(logical_id).copied().unwrap_or(*count)
     }
 }
 

@@ -202,3 +202,30 @@ fn excluded_resources_are_neither_deployed_nor_listed() {
     assert_eq!(plan.queues.len(), 1);
     assert!(plan.not_deployed.is_empty());
 }
+
+#[test]
+fn deployed_versions_replace_the_numbering_of_a_new_function() {
+    let fresh = load(&fixture("sam_short.yaml")).unwrap();
+    assert_eq!(fresh.output("WorkerVersion").unwrap().value, "1");
+    let mut deployed = ctx();
+    deployed.deployed_versions.insert("WorkerVersion".to_owned(), 7);
+    let plan = load_with(&fixture("sam_short.yaml"), &[], &deployed).unwrap();
+    assert_eq!(plan.output("WorkerVersion").unwrap().value, "7");
+    let version = plan.versions.iter().find(|version| version.logical_id == "WorkerVersion").unwrap();
+    assert_eq!(version.expected_version, 7);
+    let alias = plan.aliases.iter().find(|alias| alias.logical_id == "WorkerAliaslive").unwrap();
+    assert_eq!((alias.function_version.as_str(), alias.version_logical_id.as_deref()), ("7", Some("WorkerVersion")));
+}
+
+#[test]
+fn a_sam_function_event_invoke_config_is_a_generated_resource() {
+    let plan = load(&fixture("sam_short.yaml")).unwrap();
+    let generated: Vec<(&str, Option<&str>, &str)> = plan
+        .event_invoke_configs
+        .iter()
+        .map(|config| (config.logical_id.as_str(), config.generated_by.as_deref(), config.function_name.as_str()))
+        .collect();
+    assert_eq!(generated, [("ApiEventInvokeConfig", Some("Api"), "jobs-api")]);
+    let api = plan.function("jobs-api").unwrap();
+    assert_eq!(api.event_invoke.as_ref(), Some(&plan.event_invoke_configs[0].settings));
+}

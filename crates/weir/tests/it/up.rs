@@ -274,6 +274,11 @@ Outputs:
     .await;
     assert!(moved, "the alias moved to the new version\n{}", weir.output());
     assert!(weir.output().contains("code of hello changed: published version 2; alias live now runs it"));
+    let printed = eventually(Duration::from_secs(5), async || {
+        weir.printed_output("HelloVersion").is_some_and(|arn| arn.ends_with(":function:hello:2"))
+    })
+    .await;
+    assert!(printed, "the output names the published version\n{}", weir.output());
     let (_, answer) = weir.call("POST", "/2015-03-31/functions/hello:live/invocations", json!({})).await;
     assert_eq!(answer, "v2", "the alias runs the new code");
     let (_, versions) = weir.call("GET", "/2015-03-31/functions/hello/versions", json!(null)).await;
@@ -290,4 +295,178 @@ Outputs:
     })
     .await;
     assert!(handled, "the mapping ran version 2: {:?}", std::fs::read_to_string(&out));
+}
+
+const REMOVALS_BEFORE: &str = "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Dead:
+    Type: AWS::SQS::Queue
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt Dead.Arn
+        maxReceiveCount: 3
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: hello
+      Runtime: python3.12
+      Handler: app.handler
+      CodeUri: src/
+      AutoPublishAlias: live
+      ReservedConcurrentExecutions: 3
+      ProvisionedConcurrencyConfig:
+        ProvisionedConcurrentExecutions: 1
+      EventInvokeConfig:
+        MaximumRetryAttempts: 0
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+            FilterCriteria:
+              Filters:
+                - Pattern: '{\"body\": [\"job\"]}'
+  Stable:
+    Type: AWS::Lambda::Alias
+    Properties:
+      FunctionName: !Ref Hello
+      Name: stable
+      FunctionVersion: !GetAtt HelloVersion.Version
+";
+
+/// The same application without the redrive policy, reserved and provisioned concurrency,
+/// event invoke config, filter and the `stable` alias.
+const REMOVALS_AFTER: &str = "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Dead:
+    Type: AWS::SQS::Queue
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: hello
+      Runtime: python3.12
+      Handler: app.handler
+      CodeUri: src/
+      AutoPublishAlias: live
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+";
+
+/// What the Lambda and SQS APIs say about the settings the removal test changes.
+async fn removable_settings(weir: &UpProcess) -> serde_json::Value {
+    let (_, reserved) = weir.call("GET", "/2019-09-30/functions/hello/concurrency", json!(null)).await;
+    let (provisioned, _) =
+        weir.call("GET", "/2019-09-30/functions/hello/provisioned-concurrency?Qualifier=live", json!(null)).await;
+    let (invoke_config, _) =
+        weir.call("GET", "/2019-09-25/functions/hello/event-invoke-config?Qualifier=live", json!(null)).await;
+    let (stable, _) = weir.call("GET", "/2015-03-31/functions/hello/aliases/stable", json!(null)).await;
+    let (_, mappings) = weir.call("GET", "/2015-03-31/event-source-mappings?FunctionName=hello", json!(null)).await;
+    let (_, url) = weir.sqs("GetQueueUrl", json!({"QueueName": "Jobs"})).await;
+    let (_, attributes) =
+        weir.sqs("GetQueueAttributes", json!({"QueueUrl": url["QueueUrl"], "AttributeNames": ["All"]})).await;
+    json!({
+        "reserved": reserved["ReservedConcurrentExecutions"],
+        "provisioned_status": provisioned,
+        "event_invoke_status": invoke_config,
+        "stable_status": stable,
+        "filter": mappings["EventSourceMappings"][0]["FilterCriteria"],
+        "redrive": attributes["Attributes"]["RedrivePolicy"],
+        "visibility": attributes["Attributes"]["VisibilityTimeout"],
+    })
+}
+
+#[tokio::test]
+async fn weir_up_watch_removes_what_leaves_the_template() {
+    let app = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(app.path().join("src")).unwrap();
+    std::fs::write(app.path().join("src/app.py"), "def handler(event, context):\n    return 'ok'\n").unwrap();
+    let template = app.path().join("template.yaml");
+    std::fs::write(&template, REMOVALS_BEFORE).unwrap();
+    let weir = UpProcess::start(&template, &app.path().join("data"), &["--watch"]);
+    let before = removable_settings(&weir).await;
+    assert_eq!(before["reserved"], 3, "{before}");
+    assert_eq!(before["provisioned_status"], 200, "{before}");
+    assert_eq!(before["event_invoke_status"], 200, "{before}");
+    assert_eq!(before["stable_status"], 200, "{before}");
+    assert!(before["filter"]["Filters"].is_array(), "{before}");
+    assert!(before["redrive"].as_str().is_some_and(|policy| policy.contains(":Dead")), "{before}");
+
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&template, REMOVALS_AFTER).unwrap();
+    let applied =
+        eventually(Duration::from_secs(15), async || weir.output().contains("template changed: applied")).await;
+    assert!(applied, "{}", weir.output());
+    let after = removable_settings(&weir).await;
+    assert!(after["reserved"].is_null(), "reserved concurrency removed: {after}");
+    assert_eq!(after["provisioned_status"], 404, "provisioned concurrency removed: {after}");
+    assert_eq!(after["event_invoke_status"], 404, "event invoke config removed: {after}");
+    assert_eq!(after["stable_status"], 404, "alias removed: {after}");
+    assert!(after["filter"].is_null(), "filter removed: {after}");
+    assert!(after["redrive"].is_null(), "redrive policy removed: {after}");
+    assert_eq!(after["visibility"], "60", "{after}");
+    let output = weir.output();
+    for line in [
+        "removed event invoke config of hello:live",
+        "removed provisioned concurrency of hello:live",
+        "removed alias hello:stable",
+    ] {
+        assert!(output.contains(line), "{line}\n{output}");
+    }
+}
+
+#[tokio::test]
+async fn weir_up_prints_outputs_for_the_versions_it_published() {
+    let app = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(app.path().join("src")).unwrap();
+    std::fs::write(app.path().join("src/app.py"), hello_handler("v1")).unwrap();
+    let template = app.path().join("template.yaml");
+    std::fs::write(
+        &template,
+        "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: hello
+      Runtime: python3.12
+      Handler: app.handler
+      CodeUri: src/
+      AutoPublishAlias: live
+Outputs:
+  HelloVersion:
+    Value: !Ref Hello.Version
+  HelloVersionNumber:
+    Value: !GetAtt HelloVersion.Version
+",
+    )
+    .unwrap();
+    let data = app.path().join("data");
+    let mut first = UpProcess::start(&template, &data, &[]);
+    let printed =
+        eventually(Duration::from_secs(5), async || first.printed_output("HelloVersionNumber").is_some()).await;
+    assert!(printed, "{}", first.output());
+    assert_eq!(first.printed_output("HelloVersionNumber").as_deref(), Some("1"));
+    first.stop();
+    // Changed code on the same data directory: version 2 is published, and the outputs say so
+    // (a fresh plan numbers the function's first version 1).
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(app.path().join("src/app.py"), hello_handler("v2")).unwrap();
+    let second = UpProcess::start(&template, &data, &[]);
+    let printed =
+        eventually(Duration::from_secs(5), async || second.printed_output("HelloVersionNumber").is_some()).await;
+    assert!(printed, "{}", second.output());
+    assert_eq!(second.printed_output("HelloVersionNumber").as_deref(), Some("2"), "{}", second.output());
+    assert!(second.printed_output("HelloVersion").is_some_and(|arn| arn.ends_with(":function:hello:2")));
+    let (_, alias) = second.call("GET", "/2015-03-31/functions/hello/aliases/live", json!(null)).await;
+    assert_eq!(alias["FunctionVersion"], "2");
 }
