@@ -447,7 +447,7 @@ fn spawn_failure(err: &SpawnError) -> InitFailure {
         SpawnError::InvalidEntrypoint(_) => "Runtime.InvalidEntrypoint",
         SpawnError::Io(_) => "Runtime.Unknown",
     };
-    InitFailure::InitError { error_type: error_type.into(), message: err.to_string() }
+    InitFailure::InitError { error_type: error_type.into(), message: err.to_string(), stack_trace: Vec::new() }
 }
 
 fn stop(env: Arc<Environment>, reason: StopReason, timeout: Duration) {

@@ -179,12 +179,17 @@ impl EnvShared {
     }
 
     /// `/init/error`.
-    pub(crate) fn init_error(&self, error_type: String, message: String) -> InitErrorDecision {
+    pub(crate) fn init_error(
+        &self,
+        error_type: String,
+        message: String,
+        stack_trace: Vec<String>,
+    ) -> InitErrorDecision {
         let mut state = lock(&self.state);
         if !matches!(state.readiness, Readiness::Initializing) {
             return InitErrorDecision::InvalidState;
         }
-        let failure = Readiness::Failed(InitFailure::InitError { error_type, message });
+        let failure = Readiness::Failed(InitFailure::InitError { error_type, message, stack_trace });
         state.readiness = failure.clone();
         self.readiness.send_replace(failure);
         InitErrorDecision::Accepted

@@ -199,7 +199,13 @@ async fn init_error(shared: &EnvShared, request: Request<Incoming>) -> HttpRespo
     let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
     let error_type = header_type.or_else(|| field("errorType")).unwrap_or_else(|| "Runtime.Unknown".to_owned());
     let message = field("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    match shared.init_error(error_type, message) {
+    let stack_trace = parsed
+        .as_ref()
+        .and_then(|v| v.get("stackTrace"))
+        .and_then(|v| v.as_array())
+        .map(|frames| frames.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    match shared.init_error(error_type, message, stack_trace) {
         InitErrorDecision::Accepted => accepted_response(),
         InitErrorDecision::InvalidState => {
             error_response(StatusCode::FORBIDDEN, "InvalidStateTransition", "init error reported after init")

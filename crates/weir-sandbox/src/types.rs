@@ -195,7 +195,12 @@ impl fmt::Display for ExitInfo {
 pub enum InitFailure {
     /// The runtime reported `/runtime/init/error`. The process may still be running: the caller
     /// should `kill` or `shutdown` the environment.
-    InitError { error_type: String, message: String },
+    InitError {
+        error_type: String,
+        message: String,
+        /// The runtime's `stackTrace`, when it sent one.
+        stack_trace: Vec<String>,
+    },
     /// The process exited (or was killed) before its first `/invocation/next`.
     Exited(ExitInfo),
 }

@@ -252,6 +252,7 @@ async fn python_init_errors_are_reported_like_lambda() {
             InitFailure::InitError {
                 error_type: "Runtime.ImportModuleError".into(),
                 message: "Unable to import module 'app': No module named 'module_that_does_not_exist'".into(),
+                stack_trace: Vec::new(),
             }
         );
         // The runtime exits after reporting; the environment is gone and cleaned up.
@@ -267,6 +268,7 @@ async fn python_init_errors_are_reported_like_lambda() {
             InitFailure::InitError {
                 error_type: "Runtime.HandlerNotFound".into(),
                 message: "Handler 'handler' missing on module 'app'".into(),
+                stack_trace: Vec::new(),
             }
         );
         missing.exited().await;
@@ -465,7 +467,7 @@ async fn awslambdaric_runs_as_the_python_bootstrap() {
 
         let broken = h.sandbox.spawn(h.python_spec("import nope_not_here\n")).await.unwrap();
         match broken.wait_ready().await {
-            Err(InitFailure::InitError { error_type, message }) => {
+            Err(InitFailure::InitError { error_type, message, .. }) => {
                 assert_eq!(error_type, "Runtime.ImportModuleError");
                 assert!(message.starts_with("Unable to import module 'app'"), "{message}");
             }

@@ -88,8 +88,32 @@ pub async fn invoke(
         cognito_identity: None,
         trace_id: Some(trace_id()),
     };
+    let started_ms = epoch_ms();
     let completion = node.engine.invoke(entry.id, version, request).await;
-    render(completion, &request_id, version, tail)
+    // A failed invocation (timeout, init failure) has no tail from its
+    // environment; its lines are in the function's log: those of this
+    // request, and init output (no request id) written since it began.
+    let failure_tail = matches!(completion, Ok(Completion::Failed { .. })).then(|| {
+        let lines = node.logs.recent(&f.name, started_ms, None);
+        let ours = lines.iter().filter(|l| l.request_id.as_deref().is_none_or(|r| r == request_id));
+        log_tail(ours)
+    });
+    render(completion, &request_id, version, tail, failure_tail)
+}
+
+/// The last 4 KB of these log lines (on a character boundary), as Lambda's
+/// `LogResult`.
+fn log_tail<'a>(lines: impl Iterator<Item = &'a crate::logs::LogLine>) -> String {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(line.line.trim_end_matches('\n'));
+        text.push('\n');
+    }
+    let mut start = text.len().saturating_sub(weir_sandbox::LOG_TAIL_BYTES);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text.split_off(start)
 }
 
 /// `X-Amz-Client-Context` is base64 of a JSON object; the runtime gets the
@@ -154,6 +178,7 @@ fn render(
     request_id: &str,
     version: Version,
     tail: bool,
+    failure_tail: Option<String>,
 ) -> ApiResult<Response> {
     let completion = match completion {
         Ok(completion) => completion,
@@ -219,9 +244,17 @@ fn render(
                     &format!("Init phase timed out after {} seconds", seconds(limit)),
                 ),
                 InvocationFailure::InitFailed => match init_failure {
-                    Some(InitFailure::InitError { error_type, message }) => {
-                        Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
-                    }
+                    // As Lambda answers an init error: the runtime's report,
+                    // with this invocation's request id.
+                    Some(InitFailure::InitError { error_type, message, stack_trace }) => Bytes::from(
+                        serde_json::json!({
+                            "errorMessage": message,
+                            "errorType": error_type,
+                            "requestId": request_id,
+                            "stackTrace": stack_trace,
+                        })
+                        .to_string(),
+                    ),
                     Some(InitFailure::Exited(exit)) => {
                         let kind = if exit.oom { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
                         platform_error(kind, request_id, &format!("Runtime exited with error: {exit}"))
@@ -237,7 +270,7 @@ fn render(
                     )));
                 }
             };
-            (body, Some("Unhandled"), None)
+            (body, Some("Unhandled"), failure_tail)
         }
     };
     let mut response = Response::new(Body::from(body));

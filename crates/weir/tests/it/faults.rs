@@ -65,6 +65,8 @@ async fn a_timeout_kills_the_environment_and_answers_task_timed_out() {
     let (kind, message) = error_of(&r);
     assert_eq!(kind, "Sandbox.Timedout");
     assert!(message.contains("Task timed out after 1.00 seconds"), "{message}");
+    let log = r.log();
+    assert!(log.contains("START RequestId:") && log.contains("Task timed out"), "the tail:\n{log}");
     recovers(&weir, "slow").await;
 }
 
@@ -95,8 +97,17 @@ async fn an_init_error_is_reported_and_fixing_the_configuration_recovers() {
     weir.create_function(spec).await;
     // Like Lambda's Python runtime: an exception raised while importing the
     // handler's module is reported with its own type.
-    let (kind, message) = error_of(&weir.invoke("badinit", json!({})).await);
+    let failed = weir.invoke("badinit", json!({})).await;
+    let (kind, message) = error_of(&failed);
     assert_eq!((kind.as_str(), message.as_str()), ("RuntimeError", "init failed on purpose"));
+    // The body carries the request id and the runtime's stack trace; the
+    // tail carries the traceback.
+    let body = failed.json();
+    assert_eq!(body["requestId"].as_str(), failed.header("x-amzn-requestid"));
+    let frames = body["stackTrace"].as_array().expect("a stackTrace list");
+    assert!(frames.iter().any(|f| f.as_str().unwrap().contains("app.py")), "{body}");
+    let all = weir.call("GET", "/_weir/logs/badinit", &[], "").await.text();
+    assert!(failed.log().contains("init failed on purpose"), "the tail:\n{}\nall: {all}", failed.log());
     let fixed = weir
         .json(
             "PUT",
