@@ -331,3 +331,66 @@ async fn raw_exchange(endpoint: &str, path: &str, length: usize) -> String {
         .unwrap_or(0);
     String::from_utf8_lossy(&answer[..n]).into_owned()
 }
+
+/// The README's quick tour, with the AWS CLI from the test venv.
+#[tokio::test]
+async fn the_readme_tour_works_with_the_aws_cli() {
+    let weir = Weir::start(&[]);
+    let files = tempfile::tempdir().unwrap();
+    let zip = files.path().join("api.zip");
+    let handler =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/handlers/api_handler.py")).unwrap();
+    std::fs::write(&zip, zip_of(&[("api_handler.py", &handler, false)])).unwrap();
+    let event = files.path().join("event.json");
+    std::fs::write(&event, r#"{"body": "{\"name\": \"weir\"}"}"#).unwrap();
+    let out = files.path().join("out.json");
+    let aws = weir_testfns::test_venv().join("bin/aws");
+    let endpoint = weir.endpoint.clone();
+    let run = move |args: &[&str]| -> serde_json::Value {
+        let output = std::process::Command::new(&aws)
+            .args(["--endpoint-url", &endpoint, "--output", "json", "lambda"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "any")
+            .env("AWS_SECRET_ACCESS_KEY", "any")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run aws");
+        assert!(output.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let (zip_arg, event_arg) = (format!("fileb://{}", zip.display()), format!("fileb://{}", event.display()));
+    let out_path = out.to_str().unwrap().to_string();
+    let (created, invoked, reserved, settings) = tokio::task::spawn_blocking(move || {
+        let created = run(&[
+            "create-function",
+            "--function-name",
+            "hello",
+            "--runtime",
+            "python3.12",
+            "--handler",
+            "api_handler.handler",
+            "--role",
+            "arn:aws:iam::000000000000:role/x",
+            "--zip-file",
+            &zip_arg,
+        ]);
+        let invoked =
+            run(&["invoke", "--function-name", "hello", "--payload", &event_arg, "--log-type", "Tail", &out_path]);
+        let reserved =
+            run(&["put-function-concurrency", "--function-name", "hello", "--reserved-concurrent-executions", "5"]);
+        (created, invoked, reserved, run(&["get-account-settings"]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(created["FunctionName"], "hello");
+    assert_eq!(invoked["StatusCode"], 200, "{invoked}");
+    let log = base64::engine::general_purpose::STANDARD.decode(invoked["LogResult"].as_str().unwrap()).unwrap();
+    assert!(String::from_utf8_lossy(&log).contains("REPORT RequestId:"), "{}", String::from_utf8_lossy(&log));
+    let answer: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert!(answer["body"].as_str().unwrap().contains("weir"), "{answer}");
+    assert_eq!(reserved["ReservedConcurrentExecutions"], 5);
+    assert_eq!(settings["AccountLimit"]["ConcurrentExecutions"], 1000);
+    assert_eq!(settings["AccountLimit"]["UnreservedConcurrentExecutions"], 995);
+}
