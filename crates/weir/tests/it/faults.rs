@@ -159,3 +159,23 @@ async fn a_python_exception_is_returned_in_lambdas_shape() {
     let stack = weir.invoke("raises", json!({"raise": "again"})).await.json();
     assert!(stack["stackTrace"].is_array());
 }
+
+/// An idle environment is reaped after the idle timeout (5 minutes by
+/// default, here on the manual clock): its process exits, and the next
+/// invocation is a cold start in a new process.
+#[tokio::test]
+async fn an_idle_environment_is_reaped_and_its_process_stops() {
+    let weir = Weir::start(&["--clock", "manual"]);
+    faulty(&weir, "idler", 10, 128).await;
+    let first = weir.invoke("idler", json!({})).await;
+    let pid = first.json()["pid"].as_i64().unwrap() as i32;
+    let warm = weir.invoke("idler", json!({})).await;
+    assert_eq!(warm.json()["pid"].as_i64().unwrap() as i32, pid, "warm reuse before the idle timeout");
+    let r = weir.json("POST", "/_weir/clock/advance", json!({"seconds": 301})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let alive = |pid: i32| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    assert!(eventually(std::time::Duration::from_secs(10), async || !alive(pid)).await, "process {pid} still runs");
+    let cold = weir.invoke("idler", json!({})).await;
+    assert_ne!(cold.json()["pid"].as_i64().unwrap() as i32, pid);
+    assert!(has_init_duration(&cold.log()), "a cold start after reaping:\n{}", cold.log());
+}
