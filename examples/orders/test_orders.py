@@ -42,17 +42,38 @@ def sqs_record(message_id, body):
 
 
 class RecordingServer:
-    """A real HTTP server on 127.0.0.1 that records requests and answers with `respond`."""
+    """A real HTTP server on 127.0.0.1 that records requests and answers with `respond`.
 
-    def __init__(self, respond):
+    With `sqs`, SQS JSON-protocol calls (X-Amz-Target: AmazonSQS.<Operation>) are answered by
+    `sqs(operation, request)` instead and recorded in `sqs_calls`; with `metrics`, GET /metrics
+    answers `metrics()`.
+    """
+
+    def __init__(self, respond, sqs=None, metrics=None):
         self.requests = []
+        self.sqs_calls = []
         recorder = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                target = self.headers.get("X-Amz-Target", "")
+                if sqs and target.startswith("AmazonSQS."):
+                    operation = target.split(".", 1)[1]
+                    recorder.sqs_calls.append(operation)
+                    self.answer(200, {"Content-Type": "application/x-amz-json-1.0"},
+                                json.dumps(sqs(operation, json.loads(body))).encode())
+                    return
                 recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status, headers, payload = respond(len(recorder.requests), self.path, body)
+                self.answer(*respond(len(recorder.requests), self.path, body))
+
+            def do_GET(self):
+                if metrics and self.path == "/metrics":
+                    self.answer(200, {"Content-Type": "text/plain"}, metrics().encode())
+                else:
+                    self.answer(404, {}, b"")
+
+            def answer(self, status, headers, payload):
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -219,7 +240,8 @@ class LoadScriptTest(unittest.TestCase):
         with RecordingServer(respond) as lambda_api:
             completed = subprocess.run(
                 [sys.executable, str(HERE / "load.py"), "--endpoint", lambda_api.url, "--count", "20",
-                 "--rate", "400", "--concurrency", "1", "--malformed-every", "5", "--json"],
+                 "--rate", "400", "--concurrency", "1", "--malformed-every", "5", "--json",
+                 "--poll-interval", "0", "--burst", "0"],
                 capture_output=True, text=True, timeout=60, env={**os.environ, "AWS_ACCESS_KEY_ID": ""})
         self.assertEqual(completed.returncode, 0, completed.stderr)
         summary = json.loads(completed.stdout)
@@ -236,12 +258,83 @@ class LoadScriptTest(unittest.TestCase):
 
         with RecordingServer(respond) as lambda_api:
             completed = subprocess.run(
-                [sys.executable, str(HERE / "load.py"), "--endpoint", lambda_api.url, "--count", "3", "--rate", "100"],
+                [sys.executable, str(HERE / "load.py"), "--endpoint", lambda_api.url, "--count", "3", "--rate", "100",
+                 "--poll-interval", "0", "--burst", "0"],
                 capture_output=True, text=True, timeout=60)
         self.assertEqual(completed.returncode, 0, completed.stderr)
         self.assertIn("sent 3 orders to OrdersApi", completed.stdout)
         self.assertRegex(completed.stdout, r"accepted by the API\s+3")
         self.assertRegex(completed.stdout, r"throttled \(429\)\s+0")
+
+    def test_watches_the_queue_until_it_drains(self):
+        # The queue fills while orders arrive and drains afterwards: (visible, in flight) per poll.
+        depths = iter([(0, 0), (30, 5), (12, 5), (0, 3)])
+        lock = threading.Lock()
+
+        def sqs(operation, request):
+            if operation == "GetQueueUrl":
+                return {"QueueUrl": f"http://x/000000000000/{request['QueueName']}"}
+            if request["QueueUrl"].endswith("/OrdersDLQ"):
+                return {"Attributes": {"ApproximateNumberOfMessages": "2", "ApproximateNumberOfMessagesNotVisible": "0"}}
+            with lock:
+                visible, in_flight = next(depths, (0, 0))
+            return {"Attributes": {"ApproximateNumberOfMessages": str(visible),
+                                   "ApproximateNumberOfMessagesNotVisible": str(in_flight)}}
+
+        def metrics():
+            return ('# TYPE weir_sqs_approximate_age_of_oldest_message_seconds gauge\n'
+                    'weir_sqs_approximate_age_of_oldest_message_seconds{queue_name="OrdersDLQ"} 9.0\n'
+                    'weir_sqs_approximate_age_of_oldest_message_seconds{queue_name="OrdersQueue"} 4.5\n')
+
+        def respond(count, path, body):
+            return 200, {"Content-Type": "application/json"}, b'{"statusCode": 202, "body": "{}"}'
+
+        with RecordingServer(respond, sqs=sqs, metrics=metrics) as weir:
+            completed = subprocess.run(
+                [sys.executable, str(HERE / "load.py"), "--endpoint", weir.url, "--count", "5", "--rate", "50",
+                 "--poll-interval", "0.05", "--drain-timeout", "10", "--burst", "0", "--json"],
+                capture_output=True, text=True, timeout=60, env={**os.environ, "AWS_ACCESS_KEY_ID": ""})
+        self.assertEqual(completed.returncode, 0, completed.stderr)
+        queue = json.loads(completed.stdout)["queue"]
+        self.assertEqual(queue["queue"], "OrdersQueue")
+        self.assertEqual((queue["max_visible"], queue["max_in_flight"], queue["max_oldest_s"]), (30, 5, 4.5))
+        self.assertTrue(queue["drained"], queue)
+        self.assertEqual(queue["left"], {"visible": 0, "in_flight": 0, "dlq": 2})
+        self.assertIn("GetQueueAttributes", weir.sqs_calls)
+        # Progress lines go to stderr with --json.
+        self.assertRegex(completed.stderr, r"OrdersQueue:\s+30 visible\s+5 in flight\s+oldest 4.5 s\s+OrdersDLQ: 2")
+
+    def test_bursts_the_worker_past_its_reservation(self):
+        lock = threading.Lock()
+        running = {"worker": 0}
+
+        def respond(count, path, body):
+            if path.endswith("/OrdersApi/invocations"):
+                return 200, {"Content-Type": "application/json"}, b'{"statusCode": 202, "body": "{}"}'
+            with lock:
+                running["worker"] += 1
+                admitted = running["worker"] <= 5  # a reservation of 5
+            if not admitted:
+                return 429, {"Content-Type": "application/json"}, json.dumps({
+                    "Type": "User", "message": "Rate Exceeded.",
+                    "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"}).encode()
+            return 200, {"Content-Type": "application/json"}, b'{"batchItemFailures": []}'
+
+        with RecordingServer(respond) as lambda_api:
+            completed = subprocess.run(
+                [sys.executable, str(HERE / "load.py"), "--endpoint", lambda_api.url, "--count", "1",
+                 "--poll-interval", "0", "--burst", "12"],
+                capture_output=True, text=True, timeout=60, env={**os.environ, "AWS_ACCESS_KEY_ID": ""})
+        self.assertEqual(completed.returncode, 0, completed.stderr)
+        self.assertIn("burst: 12 invocations of OrdersWorker at once", completed.stdout)
+        self.assertRegex(completed.stdout, r"ran\s+5")
+        self.assertRegex(completed.stdout, r"ReservedFunctionConcurrentInvocationLimitExceeded\s+7")
+        worker_calls = [r for r in lambda_api.requests if r["path"] == "/2015-03-31/functions/OrdersWorker/invocations"]
+        self.assertEqual(len(worker_calls), 12)
+        # Each is an SQS-shaped event with one order, as the event source mapping would send.
+        record = json.loads(worker_calls[0]["body"])["Records"][0]
+        self.assertEqual(record["eventSource"], "aws:sqs")
+        self.assertEqual(set(json.loads(record["body"])), {"order_id", "item", "quantity"})
 
 
 if __name__ == "__main__":

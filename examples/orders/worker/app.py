@@ -16,6 +16,10 @@ import sqlite3
 import time
 
 DB_PATH = os.environ.get("ORDERS_DB_PATH", "/tmp/weir-orders.db")
+# Time each order takes besides the write (the template sets 200 ms): it stands in for the real
+# work of a worker (a payment call, an e-mail), and makes the worker slower than orders can
+# arrive, so OrdersQueue visibly buffers them (load.py prints its depth).
+WORK_SECONDS = int(os.environ.get("ORDERS_WORK_MS", "0")) / 1000.0
 
 # The connection is opened ONCE per execution environment, when the module is imported (the cold
 # start), not inside the handler. Lambda, and weir, keep the environment alive between
@@ -69,6 +73,8 @@ def parse_order(body):
 
 
 def save(order, message_id):
+    if WORK_SECONDS:
+        time.sleep(WORK_SECONDS)
     # SQS delivers at least once: the same order can arrive twice. Keyed by order_id, a
     # redelivery overwrites the row instead of duplicating it.
     CONNECTION.execute(

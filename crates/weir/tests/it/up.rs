@@ -470,3 +470,39 @@ Outputs:
     let (_, alias) = second.call("GET", "/2015-03-31/functions/hello/aliases/live", json!(null)).await;
     assert_eq!(alias["FunctionVersion"], "2");
 }
+
+#[tokio::test]
+async fn the_orders_load_script_shows_the_queue_buffering_and_the_reservation_throttling() {
+    let files = tempfile::tempdir().unwrap();
+    let db = files.path().join("orders.db");
+    let template = repo_root().join("examples/orders/template.yaml");
+    let weir = Weir::up(&template, &["--parameter-overrides", &format!("DatabasePath={}", db.display())]);
+    let python = weir_testfns::test_venv().join("bin/python");
+    let script = repo_root().join("examples/orders/load.py");
+    let endpoint = weir.endpoint.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .args(["--endpoint", &endpoint, "--count", "40", "--rate", "40", "--poll-interval", "0.2"])
+            .args(["--drain-timeout", "60", "--burst", "15", "--json"])
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The queue was watched while the worker drained it.
+    let queue = &summary["queue"];
+    assert!(queue["samples"].as_array().is_some_and(|s| !s.is_empty()), "{summary}");
+    assert!(queue["max_visible"].as_u64().unwrap() + queue["max_in_flight"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(queue["drained"], true, "{summary}");
+    assert!(stderr.contains("OrdersQueue:") && stderr.contains("in flight"), "{stderr}");
+    // Invoking the worker directly past its reserved concurrency of 5 is throttled.
+    let burst = &summary["burst"];
+    assert_eq!(burst["sent"], 15);
+    let throttled = burst["reasons"]["throttled"]["ReservedFunctionConcurrentInvocationLimitExceeded"].as_u64();
+    assert!(throttled.is_some_and(|n| n >= 5), "{summary}");
+}
