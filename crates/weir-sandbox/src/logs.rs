@@ -165,11 +165,17 @@ impl LogPump {
         }
     }
 
-    /// Marks the start of an invocation and writes its START line.
+    /// Marks the start of an invocation and writes its START line. What the
+    /// process printed since the last invocation (a cold start's init
+    /// output) is drained first, so it comes before START, unattributed, and
+    /// opens the tail, as Lambda shows it.
     pub(crate) fn start_invocation(&self, request_id: &str, function_version: &str) {
         let mut state = lock(&self.state);
+        if !state.lines.reached_eof {
+            let _ = state.drain(&self.pipe, FINAL_DRAIN_MAX_BYTES);
+        }
         let lines = &mut state.lines;
-        lines.tail.clear();
+        lines.flush_partial();
         lines.current_request = Some(request_id.to_owned());
         let mut text = std::mem::take(&mut lines.scratch);
         text.clear();
@@ -308,14 +314,14 @@ impl LineState {
                 line,
             });
         }
-        if self.current_request.is_some() {
-            let bytes = line.as_bytes();
-            let keep = &bytes[bytes.len().saturating_sub(LOG_TAIL_BYTES - 1)..];
-            let overflow = (self.tail.len() + keep.len() + 1).saturating_sub(LOG_TAIL_BYTES);
-            self.tail.drain(..overflow.min(self.tail.len()));
-            self.tail.extend(keep);
-            self.tail.push_back(b'\n');
-        }
+        // Every line feeds the tail, also between invocations: a cold
+        // start's init output opens its first invocation's tail.
+        let bytes = line.as_bytes();
+        let keep = &bytes[bytes.len().saturating_sub(LOG_TAIL_BYTES - 1)..];
+        let overflow = (self.tail.len() + keep.len() + 1).saturating_sub(LOG_TAIL_BYTES);
+        self.tail.drain(..overflow.min(self.tail.len()));
+        self.tail.extend(keep);
+        self.tail.push_back(b'\n');
     }
 
     fn take_tail(&self) -> String {

@@ -12,6 +12,7 @@ mod event_sources;
 mod faults;
 mod fidelity;
 mod functions;
+mod logs;
 mod metrics;
 mod sqs;
 mod up;
