@@ -33,8 +33,8 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use weir_store::{
     CatalogEntry, CatalogError, CatalogOp, CatalogStore, DeleteOutcome, NewMessage, QueueError, QueueId, QueueInfo,
-    QueueKind, QueueSignals, QueueStats, QueueStore, QueueWatch, ReceiptError, ReceiveOptions, ReceivedMessage,
-    SendOutcome, StoreError, VisibilityChange,
+    QueueKind, QueueSignals, QueueStats, QueueStore, QueueWatch, ReceiptError, ReceiveOptions, Received, SendOutcome,
+    StoreError, VisibilityChange,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -368,12 +368,12 @@ impl QueueStore for SqliteStore {
         async move { flatten(written.await) }
     }
 
-    fn receive(
+    fn receive_counted(
         &self,
         queue: QueueId,
         now_ms: u64,
         options: ReceiveOptions,
-    ) -> impl Future<Output = Result<Vec<ReceivedMessage>, QueueError>> + Send {
+    ) -> impl Future<Output = Result<Received, QueueError>> + Send {
         let written = self.write(move |writer| queues::receive(writer, queue, now_ms, options));
         async move { flatten(written.await) }
     }

@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use weir_store::queue::{deadline_ms, dedup_record_live, stored_time_ms};
 use weir_store::{
     DeleteOutcome, FIFO_DEDUPLICATION_WINDOW_MS, Message, NewMessage, QueueError, QueueId, QueueInfo, QueueKind,
-    QueueStats, ReceiptError, ReceiptHandle, ReceiveOptions, ReceivedMessage, SendOutcome, VisibilityChange,
+    QueueStats, ReceiptError, ReceiptHandle, ReceiveOptions, Received, ReceivedMessage, SendOutcome, VisibilityChange,
 };
 
 use crate::writer::{QueueMeta, Writer};
@@ -413,12 +413,7 @@ fn check_destination(writer: &Writer, source: QueueId, destination: QueueId) -> 
     Ok(source_meta)
 }
 
-pub(crate) fn receive(
-    writer: &mut Writer,
-    queue: QueueId,
-    now_ms: u64,
-    options: ReceiveOptions,
-) -> Step<Vec<ReceivedMessage>> {
+pub(crate) fn receive(writer: &mut Writer, queue: QueueId, now_ms: u64, options: ReceiveOptions) -> Step<Received> {
     let checked = match options.redrive {
         Some(redrive) => check_destination(writer, queue, redrive.dead_letter_queue),
         None => meta(writer, queue),
@@ -430,13 +425,13 @@ pub(crate) fn receive(
     let now_ms = stored_time_ms(now_ms);
     let visible_at_ms = deadline_ms(now_ms, options.visibility_timeout_ms);
     let mut received = Vec::with_capacity((options.max_messages as usize).min(1024));
-    let mut redriven = false;
+    let mut redriven = 0u64;
     walk(writer, queue, meta.fifo, now_ms, options.max_messages as usize, |writer, row| {
         if let Some(redrive) = options.redrive
             && row.receive_count >= redrive.max_receive_count
         {
             move_message(writer, &row, redrive.dead_letter_queue, now_ms)?;
-            redriven = true;
+            redriven += 1;
             return Ok(Visit::Redriven);
         }
         let receive_count = row.receive_count + 1;
@@ -464,10 +459,10 @@ pub(crate) fn receive(
         });
         Ok(Visit::Counted)
     })?;
-    if redriven {
+    if redriven > 0 {
         writer.changed_queues.push(options.redrive.expect("redrive set").dead_letter_queue);
     }
-    Ok(Ok(received))
+    Ok(Ok(Received { messages: received, redriven }))
 }
 
 pub(crate) fn move_messages(

@@ -509,15 +509,17 @@ pub async fn redrive_to_dead_letter_queue<S: Store>(store: &S) {
     let q = queue(store, "q", QueueKind::Standard).await;
     let dlq = queue(store, "dlq", QueueKind::Standard).await;
     let redrive = Some(Redrive { dead_letter_queue: dlq, max_receive_count: 2 });
-    let receive_with_redrive =
-        |now_ms| store.receive(q, now_ms, ReceiveOptions { max_messages: 10, visibility_timeout_ms: 100, redrive });
+    let options = ReceiveOptions { max_messages: 10, visibility_timeout_ms: 100, redrive };
+    let receive_with_redrive = |now_ms| store.receive(q, now_ms, options);
     send_all(store, q, vec![message("poison"), message("fine")], T0).await;
     assert_eq!(ids(&receive_with_redrive(T0).await.unwrap()), ["poison", "fine"]);
     let second = receive_with_redrive(T0 + 100).await.unwrap();
     assert_eq!(ids(&second), ["poison", "fine"]);
     delete_all(store, q, &second[1..]).await;
-    // The third receive finds "poison" already received twice: it goes to the DLQ instead.
-    assert!(receive_with_redrive(T0 + 200).await.unwrap().is_empty());
+    // The third receive finds "poison" already received twice: it goes to the DLQ instead,
+    // and the receive says so.
+    let third = store.receive_counted(q, T0 + 200, options).await.unwrap();
+    assert_eq!((third.messages.len(), third.redriven), (0, 1));
     let stats = store.stats(q, T0 + 200).await.unwrap();
     assert_eq!(stats, QueueStats::default());
     let dead = receive(store, dlq, T0 + 200, 10, 100).await;

@@ -35,7 +35,8 @@ pub use error::{CatalogError, QueueError, ReceiptError, StoreError};
 pub use memory::MemoryStore;
 pub use queue::{
     DeleteOutcome, FIFO_DEDUPLICATION_WINDOW_MS, MAX_TIME_MS, Message, NewMessage, QueueId, QueueInfo, QueueKind,
-    QueueStats, QueueStore, ReceiptHandle, ReceiveOptions, ReceivedMessage, Redrive, SendOutcome, VisibilityChange,
+    QueueStats, QueueStore, ReceiptHandle, ReceiveOptions, Received, ReceivedMessage, Redrive, SendOutcome,
+    VisibilityChange,
 };
 pub use signal::{QueueSignals, QueueWatch};
 

@@ -15,8 +15,8 @@ use crate::catalog::{CatalogEntry, CatalogOp, CatalogStore};
 use crate::error::{CatalogError, QueueError, ReceiptError, StoreError};
 use crate::queue::{
     DeleteOutcome, Message, NewMessage, QueueId, QueueInfo, QueueKind, QueueStats, QueueStore, ReceiptHandle,
-    ReceiveOptions, ReceivedMessage, SendOutcome, VisibilityChange, deadline_ms, dedup_record_live, retention_expired,
-    stored_time_ms,
+    ReceiveOptions, Received, ReceivedMessage, SendOutcome, VisibilityChange, deadline_ms, dedup_record_live,
+    retention_expired, stored_time_ms,
 };
 use crate::signal::{QueueSignals, QueueWatch};
 
@@ -373,14 +373,15 @@ impl QueueStore for MemoryStore {
         ready(result)
     }
 
-    fn receive(
+    fn receive_counted(
         &self,
         queue: QueueId,
         now_ms: u64,
         options: ReceiveOptions,
-    ) -> impl Future<Output = Result<Vec<ReceivedMessage>, QueueError>> + Send {
+    ) -> impl Future<Output = Result<Received, QueueError>> + Send {
         let now_ms = stored_time_ms(now_ms);
         let mut redriven_to = None;
+        let mut redriven = 0;
         let result = (|| {
             let mut state = self.state();
             if let Some(redrive) = options.redrive {
@@ -398,6 +399,7 @@ impl QueueStore for MemoryStore {
                 {
                     state.move_message(queue, seq, redrive.dead_letter_queue, now_ms);
                     redriven_to = Some(redrive.dead_letter_queue);
+                    redriven += 1;
                     continue;
                 }
                 let message = state.queue(queue)?.messages.get_mut(&seq).expect("candidate exists");
@@ -420,7 +422,7 @@ impl QueueStore for MemoryStore {
                     },
                 });
             }
-            Ok(received)
+            Ok(Received { messages: received, redriven })
         })();
         if let Some(dead_letter_queue) = redriven_to {
             self.inner.signals.notify(dead_letter_queue);

@@ -147,6 +147,14 @@ pub struct Redrive {
     pub max_receive_count: u32,
 }
 
+/// What a receive claimed, and how many candidates it moved to the
+/// dead-letter queue instead (their `maxReceiveCount` reached).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Received {
+    pub messages: Vec<ReceivedMessage>,
+    pub redriven: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveOptions {
     /// At most this many messages (SQS allows 1..=10; internal pollers may ask for more).
@@ -269,7 +277,18 @@ pub trait QueueStore: Send + Sync {
         queue: QueueId,
         now_ms: u64,
         options: ReceiveOptions,
-    ) -> impl Future<Output = Result<Vec<ReceivedMessage>, QueueError>> + Send;
+    ) -> impl Future<Output = Result<Vec<ReceivedMessage>, QueueError>> + Send {
+        let received = self.receive_counted(queue, now_ms, options);
+        async move { received.await.map(|r| r.messages) }
+    }
+
+    /// [`QueueStore::receive`], also saying how many candidates were redriven.
+    fn receive_counted(
+        &self,
+        queue: QueueId,
+        now_ms: u64,
+        options: ReceiveOptions,
+    ) -> impl Future<Output = Result<Received, QueueError>> + Send;
 
     /// Deletes by receipt handle, one outcome per handle in order.
     fn delete(
