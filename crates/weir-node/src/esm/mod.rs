@@ -64,6 +64,9 @@ pub struct MappingCounters {
     pub deleted: AtomicU64,
     /// Messages no filter matched (deleted without invoking).
     pub filtered_out: AtomicU64,
+    /// Messages moved to the queue's dead-letter queue by the poller's
+    /// receives (their `maxReceiveCount` reached).
+    pub dead_lettered: AtomicU64,
     /// Concurrent batches allowed now (the poller's scaling limit).
     pub concurrency_limit: AtomicU64,
     /// Batches in flight now.

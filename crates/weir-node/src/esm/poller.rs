@@ -22,7 +22,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 use weir_core::{BatchDecision, BatchOutcome, Batching, PollerScaler, PollerScaling, Version};
 use weir_sandbox::Outcome;
-use weir_store::{DeleteOutcome, QueueStore, QueueWatch, ReceiveOptions, ReceivedMessage};
+use weir_store::{DeleteOutcome, QueueStore, QueueWatch, ReceiveOptions, Received, ReceivedMessage};
 
 use super::event::{BatchResponse, MAX_EVENT_BYTES, event_bytes, parse_batch_response, sqs_event, sqs_record};
 use super::filter::Filters;
@@ -238,8 +238,9 @@ async fn gather(
                 visibility_timeout_ms: visibility.as_millis() as u64,
                 redrive: queue.redrive,
             };
-            match node.control.store.receive(queue.id, node.clock.epoch_ms(), options).await {
-                Ok(received) => {
+            match node.control.store.receive_counted(queue.id, node.clock.epoch_ms(), options).await {
+                Ok(Received { messages: received, redriven }) => {
+                    shared.counters.dead_lettered.fetch_add(redriven, Ordering::Relaxed);
                     let before = batch.messages.len();
                     let count = received.len() as u64;
                     shared.counters.polled.fetch_add(count, Ordering::Relaxed);
