@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::plan::NotDeployed;
+
 /// Why a template could not become a plan.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -24,16 +26,36 @@ pub enum TemplateError {
     /// The text is not valid YAML / JSON.
     #[error("{format} syntax error{}: {message}", position(*line, *column))]
     Syntax { format: &'static str, line: Option<u32>, column: Option<u32>, message: String },
-    /// The template parsed but is not deployable; every problem found is listed.
+    /// The template parsed but is not deployable; every problem found is listed (the message
+    /// lists the problems; the warnings and the resources weir would not deploy are kept so they
+    /// can be shown too, as for a template that loads).
     #[error("{}", list_problems(problems))]
-    Invalid { problems: Vec<Problem> },
+    Invalid { problems: Vec<Problem>, warnings: Vec<String>, not_deployed: Vec<NotDeployed> },
 }
 
 impl TemplateError {
     /// The problems of an [`TemplateError::Invalid`] template (empty for the other kinds).
     pub fn problems(&self) -> &[Problem] {
         match self {
-            Self::Invalid { problems } => problems,
+            Self::Invalid { problems, .. } => problems,
+            Self::Read { .. } | Self::Syntax { .. } => &[],
+        }
+    }
+
+    /// The warnings found before loading stopped ([`crate::Plan::warnings`] of a template that
+    /// loads).
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Self::Invalid { warnings, .. } => warnings,
+            Self::Read { .. } | Self::Syntax { .. } => &[],
+        }
+    }
+
+    /// The resources (and SAM events) weir would not deploy, as far as loading got
+    /// ([`crate::Plan::not_deployed`] of a template that loads).
+    pub fn not_deployed(&self) -> &[NotDeployed] {
+        match self {
+            Self::Invalid { not_deployed, .. } => not_deployed,
             Self::Read { .. } | Self::Syntax { .. } => &[],
         }
     }
@@ -137,10 +159,29 @@ impl Diagnostics {
         !self.problems.borrow().is_empty()
     }
 
+    /// Whether a problem was found at `path` or inside it (`Resources.Q.Properties` covers
+    /// `Resources.Q.Properties.VisibilityTimeout`), so checks on the built plan can skip values
+    /// that are only defaults standing in for a refused one.
+    pub fn has_problem_at(&self, path: &str) -> bool {
+        self.problems
+            .borrow()
+            .iter()
+            .any(|problem| problem.path.strip_prefix(path).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
+    }
+
     /// `Err` with every problem found so far, if there is any.
     pub fn check(&self) -> Result<(), TemplateError> {
+        self.check_with(&[])
+    }
+
+    /// [`Diagnostics::check`], the error also listing what would not be deployed.
+    pub fn check_with(&self, not_deployed: &[NotDeployed]) -> Result<(), TemplateError> {
         if self.has_errors() {
-            Err(TemplateError::Invalid { problems: self.problems.borrow().clone() })
+            Err(TemplateError::Invalid {
+                problems: self.problems.borrow().clone(),
+                warnings: self.warnings.borrow().clone(),
+                not_deployed: not_deployed.to_vec(),
+            })
         } else {
             Ok(())
         }

@@ -10,8 +10,11 @@
 //! 8. resolve outputs;
 //! 9. validate the plan.
 //!
-//! Problems are collected within a phase and reported together; a phase with problems stops
-//! loading, since later phases would only report consequences.
+//! Problems are collected within a phase and reported together; a problem in the first phases
+//! (up to the resource order) stops loading, since later phases would only report consequences.
+//! Problems found while building resources do not: outputs are resolved and the plan is
+//! validated on what could be built, so every problem is reported in one run. The error keeps
+//! the warnings and the not-deployed resources found so far.
 //!
 //! Owns: the phases and the resource order.
 //! Never: reads files other than the template, or talks to weir.
@@ -26,7 +29,7 @@ use crate::globals::{GLOBAL_FUNCTION_PROPERTIES, merge_globals};
 use crate::intrinsics::{Scope, referenced_names};
 use crate::node::{Map, Node, parse_template_text};
 use crate::parameters::{Parameters, resolve_parameters};
-use crate::plan::{OutputValue, Plan};
+use crate::plan::{NotDeployed, OutputValue, Plan};
 use crate::refs::{ResourceTable, Slot};
 use crate::resources::{Builder, ResolvedResource, ResourceKind};
 use crate::validate::{order_queues, validate_plan};
@@ -65,6 +68,8 @@ pub fn load_template_str(
                 root.line,
                 format!("a template is a mapping with a Resources section, got {}", root.kind()),
             )],
+            warnings: Vec::new(),
+            not_deployed: Vec::new(),
         });
     };
     let sections = read_sections(root_map, &diags);
@@ -88,9 +93,11 @@ pub fn load_template_str(
     diags.check()?;
 
     let declared = declare_resources(&sections, ctx, &parameters, &conditions, &mut table, &diags);
-    diags.check()?;
+    let declared_not_deployed: Vec<NotDeployed> =
+        declared.iter().filter(|declaration| declaration.included).flat_map(|d| d.not_deployed.clone()).collect();
+    diags.check_with(&declared_not_deployed)?;
     let order = resolution_order(&declared, &table, &parameters, &diags);
-    diags.check()?;
+    diags.check_with(&declared_not_deployed)?;
 
     let mut builder = Builder::new(ctx, base_dir, &diags);
     for index in order {
@@ -140,8 +147,10 @@ pub fn load_template_str(
         },
         &diags,
     );
-    diags.check()?;
 
+    // Problems of single resources do not stop here: the checks across resources run on what
+    // could be built, so one run reports every problem (values refused above are skipped by
+    // those checks rather than replaced by their defaults).
     let properties_paths = std::mem::take(&mut builder.properties_paths);
     let mut plan = Plan {
         description: sections.description,
@@ -157,7 +166,7 @@ pub fn load_template_str(
     };
     order_queues(&mut plan, &properties_paths, &diags);
     validate_plan(&plan, &properties_paths, ctx, &diags);
-    diags.check()?;
+    diags.check_with(&plan.not_deployed)?;
     plan.warnings = diags.take_warnings();
     Ok(plan)
 }
@@ -277,6 +286,8 @@ struct Declared {
     auto_publish_alias: Option<String>,
     /// Logical ids SAM generates from it.
     generated: Vec<String>,
+    /// The resource itself, or the SAM events of it, that weir does not deploy.
+    not_deployed: Vec<NotDeployed>,
     included: bool,
 }
 
@@ -399,6 +410,11 @@ fn declare_resources(
 
         let mut auto_publish_alias = None;
         let mut generated = Vec::new();
+        let mut not_deployed = Vec::new();
+        if kind == ResourceKind::NotDeployed {
+            not_deployed
+                .push(NotDeployed { logical_id: logical_id.to_owned(), resource_type: resource_type.to_owned() });
+        }
         if kind == ResourceKind::ServerlessFunction {
             let property_map = properties.as_ref().and_then(Node::as_map);
             if let Some(node) = property_map.and_then(|map| map.get("AutoPublishAlias")) {
@@ -462,6 +478,12 @@ fn declare_resources(
                     let event_type =
                         event.value.as_map().and_then(|map| map.get("Type")).and_then(Node::as_str).unwrap_or("");
                     let is_sqs = event_type == "SQS";
+                    if !is_sqs && !event_type.is_empty() {
+                        not_deployed.push(NotDeployed {
+                            logical_id: format!("{logical_id}{}", event.key),
+                            resource_type: format!("{event_type} event of {logical_id}"),
+                        });
+                    }
                     let generated_type = if is_sqs {
                         "AWS::Lambda::EventSourceMapping".to_owned()
                     } else {
@@ -479,6 +501,7 @@ fn declare_resources(
             depends_on,
             auto_publish_alias,
             generated,
+            not_deployed,
             included,
         });
     }

@@ -5,6 +5,9 @@
 //! unreserved); provisioned vs reserved concurrency; SQS event sources against their queue and
 //! function (visibility timeout, FIFO batch size, batching window); dead-letter queue kinds;
 //! the apply order of queues (dead-letter targets first).
+//! Runs even when single resources had problems, on what could be built; a check whose input is
+//! a value that was refused (and so only a default in the plan) is skipped, so it does not
+//! report a consequence of that problem.
 //! Never: checks single properties (the resource builders do, where the value is read).
 
 use std::collections::{HashMap, HashSet};
@@ -151,20 +154,27 @@ fn check_sqs_event_sources(plan: &Plan, paths: &HashMap<String, String>, diags: 
             |queue| queue.queue_name.clone(),
         );
         let fifo = queue.map_or(mapping.event_source_arn.ends_with(".fifo"), |queue| queue.fifo);
-        if fifo && mapping.batch_size > 10 {
-            diags.error_at(
-                &format!("{path}.BatchSize"),
-                format!("BatchSize {} is above 10, the maximum for FIFO queue {queue_name}", mapping.batch_size),
-            );
-        } else if mapping.batch_size > 10 && mapping.maximum_batching_window_s < 1 {
-            diags.error_at(
-                &format!("{path}.BatchSize"),
-                format!(
-                    "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10 \
-                     (BatchSize {}: set MaximumBatchingWindowInSeconds to at least 1)",
-                    mapping.batch_size
-                ),
-            );
+        let refused = |path: String| diags.has_problem_at(&path);
+        let batching_refused = refused(format!("{path}.BatchSize"))
+            || refused(format!("{path}.MaximumBatchingWindowInSeconds"))
+            || queue.is_some_and(|queue| refused(format!("{}.FifoQueue", properties_path(paths, &queue.logical_id))));
+        // A refused value stands as its default in the plan: nothing to check then.
+        if !batching_refused {
+            if fifo && mapping.batch_size > 10 {
+                diags.error_at(
+                    &format!("{path}.BatchSize"),
+                    format!("BatchSize {} is above 10, the maximum for FIFO queue {queue_name}", mapping.batch_size),
+                );
+            } else if mapping.batch_size > 10 && mapping.maximum_batching_window_s < 1 {
+                diags.error_at(
+                    &format!("{path}.BatchSize"),
+                    format!(
+                        "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater \
+                         than 10 (BatchSize {}: set MaximumBatchingWindowInSeconds to at least 1)",
+                        mapping.batch_size
+                    ),
+                );
+            }
         }
         let Some(function) = plan.function(&mapping.function_name) else {
             continue;
@@ -183,6 +193,11 @@ fn check_sqs_event_sources(plan: &Plan, paths: &HashMap<String, String>, diags: 
             );
         }
         let Some(queue) = queue else { continue };
+        if refused(format!("{}.Timeout", properties_path(paths, &function.logical_id)))
+            || refused(format!("{}.VisibilityTimeout", properties_path(paths, &queue.logical_id)))
+        {
+            continue;
+        }
         let visibility_s = queue.visibility_timeout_s();
         if function.timeout_s > visibility_s {
             diags.error_at(
@@ -218,7 +233,10 @@ fn check_dead_letter_queue_kinds(plan: &Plan, paths: &HashMap<String, String>, d
         let Some(target) = queue.dead_letter_target_arn.as_deref().and_then(|arn| plan.queue_by_arn(arn)) else {
             continue;
         };
-        if target.fifo != queue.fifo {
+        let fifo_refused = [queue, target]
+            .iter()
+            .any(|queue| diags.has_problem_at(&format!("{}.FifoQueue", properties_path(paths, &queue.logical_id))));
+        if target.fifo != queue.fifo && !fifo_refused {
             let kind = |fifo: bool| if fifo { "FIFO" } else { "standard" };
             diags.error_at(
                 &format!("{}.RedrivePolicy", properties_path(paths, &queue.logical_id)),

@@ -153,17 +153,22 @@ impl Deployer {
     fn plan(&self) -> anyhow::Result<Loaded> {
         let text = std::fs::read_to_string(&self.template)
             .with_context(|| format!("cannot read template {}", self.template.display()))?;
-        let plan = weir_sam::load_template_str(&text, &self.base_dir(), &self.overrides, &self.context())
-            .with_context(|| format!("template {}", self.template.display()))?;
-        for warning in &plan.warnings {
+        let loaded = weir_sam::load_template_str(&text, &self.base_dir(), &self.overrides, &self.context());
+        // Shown for a template with problems too: a warning can explain a problem.
+        let (warnings, not_deployed) = match &loaded {
+            Ok(plan) => (&plan.warnings[..], &plan.not_deployed[..]),
+            Err(err) => (err.warnings(), err.not_deployed()),
+        };
+        for warning in warnings {
             eprintln!("warning: {warning}");
         }
-        if !plan.not_deployed.is_empty() {
+        if !not_deployed.is_empty() {
             eprintln!("not deployed (weir does not run these resource types yet):");
-            for r in &plan.not_deployed {
+            for r in not_deployed {
                 eprintln!("  {} ({})", r.logical_id, r.resource_type);
             }
         }
+        let plan = loaded.with_context(|| format!("template {}", self.template.display()))?;
         Ok(Loaded { plan, text })
     }
 

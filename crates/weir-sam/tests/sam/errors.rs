@@ -112,3 +112,94 @@ fn globals_outside_function_are_warned_and_bad_globals_refused() {
     );
     assert_eq!(found[0].message, "'FunctionName' is not a supported property of Globals.Function (SAM refuses it)");
 }
+
+/// A queue and a worker reading it, with `function` and `event` lines added (YAML, indented).
+fn queue_and_worker(queue: &str, function: &str, event: &str) -> String {
+    format!(
+        "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+{queue}
+  Bucket:
+    Type: AWS::S3::Bucket
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: worker/
+      Handler: app.handler
+      Runtime: python3.12
+{function}
+      Events:
+        Http:
+          Type: HttpApi
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+{event}"
+    )
+}
+
+#[test]
+fn checks_across_resources_run_with_problems_of_single_resources() {
+    let template = queue_and_worker(
+        "      VisibilityTimeout: 60",
+        "      MemorySize: 99999\n      Timeout: 120\n      Colour: blue",
+        "            BatchSize: 50",
+    );
+    let error = load(&template).unwrap_err();
+    let found: Vec<(&str, &str)> =
+        error.problems().iter().map(|problem| (problem.path.as_str(), problem.message.as_str())).collect();
+    assert_eq!(found.len(), 3, "{error}");
+    assert_eq!(
+        found[0],
+        ("Resources.Worker.Properties.MemorySize", "MemorySize must be between 128 and 10240 MB, got 99999")
+    );
+    assert_eq!(found[1].0, "Resources.Worker.Properties.Events.Jobs.Properties.BatchSize");
+    assert!(found[1].1.starts_with("Maximum batch window in seconds must be greater than 0"), "{error}");
+    assert_eq!(found[2].0, "Resources.Worker.Properties.Events.Jobs.Properties");
+    assert!(found[2].1.contains("Queue visibility timeout: 60 seconds is less than Function timeout: 120 seconds"));
+    assert!(error.to_string().starts_with("the template has 3 problems:"), "{error}");
+    // What a loaded plan would list is kept for the user too.
+    assert_eq!(
+        error.warnings(),
+        [
+            "Resources.Worker.Properties.Colour (line 17): unknown property 'Colour' of AWS::Serverless::Function; ignored"
+        ]
+    );
+    let not_deployed: Vec<(&str, &str)> =
+        error.not_deployed().iter().map(|entry| (entry.logical_id.as_str(), entry.resource_type.as_str())).collect();
+    assert_eq!(not_deployed, [("Bucket", "AWS::S3::Bucket"), ("WorkerHttp", "HttpApi event of Worker")]);
+}
+
+#[test]
+fn a_refused_value_is_not_checked_again_as_its_default() {
+    // VisibilityTimeout 50000 is refused; its default (30) must not be compared with Timeout 60.
+    let template = queue_and_worker("      VisibilityTimeout: 50000", "      Timeout: 60", "");
+    let found = problems(&template);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].path, "Resources.Jobs.Properties.VisibilityTimeout");
+    // A refused batching window is not reported again as a missing one.
+    let template = queue_and_worker(
+        "      VisibilityTimeout: 60",
+        "      Timeout: 5",
+        "            BatchSize: 50\n            MaximumBatchingWindowInSeconds: 400",
+    );
+    let found = problems(&template);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].path, "Resources.Worker.Properties.Events.Jobs.Properties.MaximumBatchingWindowInSeconds");
+}
+
+#[test]
+fn an_early_error_keeps_the_warnings_and_what_is_not_deployed() {
+    let error = load(
+        "Transform: AWS::Serverless-2016-10-31\nOops: 1\nResources:\n  Bucket:\n    Type: AWS::S3::Bucket\n  Bad-Id:\n    Type: AWS::SQS::Queue\n",
+    )
+    .unwrap_err();
+    assert_eq!(error.problems().len(), 1, "{error}");
+    assert_eq!(error.warnings(), ["Oops (line 2): unknown top-level section 'Oops'; ignored"]);
+    assert_eq!(error.not_deployed().len(), 1);
+    assert_eq!(error.not_deployed()[0].resource_type, "AWS::S3::Bucket");
+}

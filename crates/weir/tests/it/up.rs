@@ -506,3 +506,55 @@ async fn the_orders_load_script_shows_the_queue_buffering_and_the_reservation_th
     let throttled = burst["reasons"]["throttled"]["ReservedFunctionConcurrentInvocationLimitExceeded"].as_u64();
     assert!(throttled.is_some_and(|n| n >= 5), "{summary}");
 }
+
+#[test]
+fn weir_up_reports_every_template_problem_with_the_warnings_and_what_is_not_deployed() {
+    let app = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(app.path().join("src")).unwrap();
+    std::fs::write(app.path().join("src/app.py"), "def handler(e, c):\n    return 1\n").unwrap();
+    std::fs::write(
+        app.path().join("template.yaml"),
+        "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+  Bucket:
+    Type: AWS::S3::Bucket
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      CodeUri: src/
+      MemorySize: 99999
+      Timeout: 120
+      Colour: blue
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+            BatchSize: 50
+",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["up", app.path().join("template.yaml").to_str().unwrap(), "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(app.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "the template has 3 problems:",
+        "Resources.Worker.Properties.MemorySize (line 15): MemorySize must be between 128 and 10240 MB, got 99999",
+        "Resources.Worker.Properties.Events.Jobs.Properties.BatchSize (line 23): Maximum batch window in seconds",
+        "Queue visibility timeout: 60 seconds is less than Function timeout: 120 seconds",
+        "warning: Resources.Worker.Properties.Colour (line 17): unknown property 'Colour'",
+        "not deployed (weir does not run these resource types yet):\n  Bucket (AWS::S3::Bucket)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+}
