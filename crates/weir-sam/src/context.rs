@@ -24,6 +24,9 @@ pub struct DeployContext {
     pub account_concurrency_limit: u32,
     /// Concurrency that reservations must leave unreserved (Lambda: 100).
     pub minimum_unreserved: u32,
+    /// The instruction set functions run on (`x86_64` or `arm64`): this machine's, as weir runs
+    /// them on it. A function declaring the other one is warned about.
+    pub architecture: String,
     /// Versions already published for the template's version resources (logical id, e.g.
     /// `WorkerVersion`, → version number). References (`!Ref Worker.Version`,
     /// `!GetAtt V.Version`, outputs, aliases) resolve to these numbers; versions not listed are
@@ -48,6 +51,7 @@ impl DeployContext {
             endpoint_url: endpoint_url.trim_end_matches('/').to_owned(),
             account_concurrency_limit: 1000,
             minimum_unreserved: 100,
+            architecture: host_architecture().to_owned(),
             deployed_versions: BTreeMap::new(),
         }
     }
@@ -70,5 +74,13 @@ impl DeployContext {
     /// `AWS::StackId`: a stable made-up id (CloudFormation appends a UUID; weir has none).
     pub fn stack_id(&self) -> String {
         format!("arn:aws:cloudformation:{}:{}:stack/{}/weir", self.region, self.account_id, self.stack_name)
+    }
+}
+
+/// This machine's instruction set, named as Lambda's `Architectures` names it.
+fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        other => other,
     }
 }

@@ -23,7 +23,8 @@ use crate::resources::{
 
 use weir_wire::lambda::RESERVED_ENVIRONMENT_VARIABLES;
 
-/// Properties that only concern IAM, tagging, tracing, signing or logging on AWS.
+/// Properties that only concern IAM, tagging, tracing or signing on AWS. (`LoggingConfig`,
+/// `Architectures` and `EphemeralStorage` are read by [`read_runtime_settings`].)
 const WITHOUT_EFFECT: &[&str] = &[
     "Role",
     "Policies",
@@ -36,10 +37,7 @@ const WITHOUT_EFFECT: &[&str] = &[
     "TracingConfig",
     "KmsKeyArn",
     "CodeSigningConfigArn",
-    "LoggingConfig",
     "RuntimeManagementConfig",
-    "Architectures",
-    "EphemeralStorage",
     "RecursiveLoop",
     "SourceKMSKeyArn",
     "AutoPublishCodeSha256",
@@ -206,6 +204,7 @@ pub(crate) fn build_function(builder: &mut Builder<'_>, resource: &ResolvedResou
     if !serverless {
         props.node("Code");
     }
+    read_runtime_settings(builder, &mut props);
     props.accept_without_effect(WITHOUT_EFFECT);
     props.warn_not_supported(NOT_SUPPORTED);
     props.finish();
@@ -285,6 +284,77 @@ pub(crate) fn build_function(builder: &mut Builder<'_>, resource: &ResolvedResou
         description,
     });
     produced
+}
+
+/// `LoggingConfig`, `Architectures` and `EphemeralStorage`: checked as Lambda checks them, and
+/// warned about where they would make the function behave differently on AWS than on weir.
+fn read_runtime_settings(builder: &Builder<'_>, props: &mut Props<'_>) {
+    if let Some(mut logging) = props.object("LoggingConfig", "LoggingConfig") {
+        let one_of = |logging: &Props<'_>, key: &str, value: &Option<String>, allowed: &[&str]| {
+            if let Some(value) = value
+                && !allowed.contains(&value.as_str())
+            {
+                logging.error(key, format!("{key} must be one of {}, got '{value}'", allowed.join(", ")));
+            }
+        };
+        let format = logging.string("LogFormat");
+        let application = logging.string("ApplicationLogLevel");
+        let system = logging.string("SystemLogLevel");
+        one_of(&logging, "LogFormat", &format, &["Text", "JSON"]);
+        one_of(&logging, "ApplicationLogLevel", &application, &["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]);
+        one_of(&logging, "SystemLogLevel", &system, &["DEBUG", "INFO", "WARN"]);
+        if format.as_deref() == Some("JSON") {
+            logging.warn(
+                "LogFormat",
+                "LogFormat JSON is not applied by weir: the function logs as Text (Lambda's runtimes write \
+                 logging calls as JSON objects and set AWS_LAMBDA_LOG_FORMAT=JSON)",
+            );
+        }
+        if let Some(level) = application {
+            logging.warn(
+                "ApplicationLogLevel",
+                format_args!(
+                    "ApplicationLogLevel is not applied by weir: log lines below {level} are kept (Lambda drops \
+                     them and sets AWS_LAMBDA_LOG_LEVEL={level})"
+                ),
+            );
+        }
+        if system.is_some() {
+            logging.warn(
+                "SystemLogLevel",
+                "SystemLogLevel is not applied by weir: the START, END and REPORT lines are always written",
+            );
+        }
+        // Where the logs go on AWS; weir keeps them per function.
+        logging.accept_without_effect(&["LogGroup"]);
+        logging.finish();
+    }
+    if let Some(architectures) = props.string_list("Architectures") {
+        match architectures.as_slice() {
+            [architecture] if architecture == "x86_64" || architecture == "arm64" => {
+                let host = &builder.ctx.architecture;
+                if architecture != host {
+                    props.warn(
+                        "Architectures",
+                        format_args!(
+                            "the function runs on this machine's {host}, not {architecture}: a binary (provided \
+                             runtimes) or a native dependency built for {architecture} will not load"
+                        ),
+                    );
+                }
+            }
+            [other] => props.error("Architectures", format!("Architectures must be x86_64 or arm64, got '{other}'")),
+            _ => props.error("Architectures", "Architectures must list exactly one architecture (x86_64 or arm64)"),
+        }
+    }
+    // The size of /tmp. weir does not limit /tmp, with or without it (the default on AWS is
+    // 512 MB), so a larger size changes nothing here: only the range is checked.
+    if let Some(mut storage) = props.object("EphemeralStorage", "EphemeralStorage") {
+        if storage.u32("Size", 512..=10_240, " MB").is_none() && !storage.has("Size") {
+            storage.error_here("Size is required (512 to 10240 MB)");
+        }
+        storage.finish();
+    }
 }
 
 fn dead_letter_target(

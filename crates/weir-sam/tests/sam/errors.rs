@@ -203,3 +203,66 @@ fn an_early_error_keeps_the_warnings_and_what_is_not_deployed() {
     assert_eq!(error.not_deployed().len(), 1);
     assert_eq!(error.not_deployed()[0].resource_type, "AWS::S3::Bucket");
 }
+
+/// A function with `extra` (YAML lines at property level) loaded on an x86_64 machine.
+fn function_with(extra: &str) -> Result<weir_sam::Plan, weir_sam::TemplateError> {
+    let mut context = ctx();
+    context.architecture = "x86_64".to_owned();
+    let template = format!(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      \
+         InlineCode: x\n      Handler: index.handler\n      Runtime: python3.12\n{extra}"
+    );
+    load_with(&template, &[], &context)
+}
+
+#[test]
+fn logging_architecture_and_storage_settings_that_change_behaviour_are_warned() {
+    let plan = function_with(
+        "      LoggingConfig:\n        LogFormat: JSON\n        ApplicationLogLevel: DEBUG\n        SystemLogLevel: WARN\n        LogGroup: /custom\n      \
+         Architectures: [arm64]\n      EphemeralStorage: {Size: 2048}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        plan.warnings,
+        [
+            "Resources.Fn.Properties.LoggingConfig.LogFormat (line 10): LogFormat JSON is not applied by weir: the \
+             function logs as Text (Lambda's runtimes write logging calls as JSON objects and set \
+             AWS_LAMBDA_LOG_FORMAT=JSON)",
+            "Resources.Fn.Properties.LoggingConfig.ApplicationLogLevel (line 11): ApplicationLogLevel is not applied \
+             by weir: log lines below DEBUG are kept (Lambda drops them and sets AWS_LAMBDA_LOG_LEVEL=DEBUG)",
+            "Resources.Fn.Properties.LoggingConfig.SystemLogLevel (line 12): SystemLogLevel is not applied by weir: \
+             the START, END and REPORT lines are always written",
+            "Resources.Fn.Properties.Architectures (line 14): the function runs on this machine's x86_64, not arm64: \
+             a binary (provided runtimes) or a native dependency built for arm64 will not load",
+        ]
+    );
+    // What behaves the same here is accepted silently: Text logs, a log group, the machine's
+    // architecture, any /tmp size (weir does not limit /tmp).
+    let plan = function_with(
+        "      LoggingConfig: {LogFormat: Text, LogGroup: /custom}\n      Architectures: [x86_64]\n      \
+         EphemeralStorage: {Size: 10240}\n",
+    )
+    .unwrap();
+    assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+}
+
+#[test]
+fn logging_architecture_and_storage_settings_are_checked_like_lambda() {
+    let error = function_with(
+        "      LoggingConfig: {LogFormat: XML, ApplicationLogLevel: LOUD}\n      Architectures: [x86_64, arm64]\n      \
+         EphemeralStorage: {Size: 100}\n",
+    )
+    .unwrap_err();
+    let messages: Vec<&str> = error.problems().iter().map(|problem| problem.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "LogFormat must be one of Text, JSON, got 'XML'",
+            "ApplicationLogLevel must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL, got 'LOUD'",
+            "Architectures must list exactly one architecture (x86_64 or arm64)",
+            "Size must be between 512 and 10240 MB, got 100",
+        ]
+    );
+    let error = function_with("      Architectures: [sparc]\n").unwrap_err();
+    assert_eq!(error.problems()[0].message, "Architectures must be x86_64 or arm64, got 'sparc'");
+}
