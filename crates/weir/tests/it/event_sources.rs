@@ -340,3 +340,355 @@ def handler(event, context):
     assert_eq!(ids.len(), 10, "every message once");
     assert_eq!(delivered().await, 10, "no message twice");
 }
+
+/// The queue's ARN, as GetQueueAttributes reports it.
+async fn queue_arn(weir: &Weir, queue_url: &str) -> String {
+    weir.sqs("GetQueueAttributes", json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]})).await["Attributes"]
+        ["QueueArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `(ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible)`.
+async fn queue_counts(weir: &Weir, queue_url: &str) -> (u64, u64) {
+    let attributes = weir
+        .sqs(
+            "GetQueueAttributes",
+            json!({"QueueUrl": queue_url,
+                   "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]}),
+        )
+        .await["Attributes"]
+        .clone();
+    let count = |name: &str| attributes[name].as_str().unwrap().parse::<u64>().unwrap();
+    (count("ApproximateNumberOfMessages"), count("ApproximateNumberOfMessagesNotVisible"))
+}
+
+/// Creates a mapping (202) and returns its UUID.
+async fn create_mapping(weir: &Weir, request: Value) -> String {
+    let mapping = weir.json("POST", "/2015-03-31/event-source-mappings", request).await;
+    assert_eq!(mapping.status, 202, "{}", mapping.text());
+    mapping.json()["UUID"].as_str().unwrap().to_string()
+}
+
+async fn get_mapping(weir: &Weir, uuid: &str) -> Value {
+    let got = weir.call("GET", &format!("/2015-03-31/event-source-mappings/{uuid}"), &[], "").await;
+    assert_eq!(got.status, 200, "{}", got.text());
+    got.json()
+}
+
+/// One of the mapping's `weir_event_source_mapping_*` counters.
+async fn mapping_metric(weir: &Weir, name: &str, uuid: &str) -> Option<f64> {
+    let metrics = weir.call("GET", "/metrics", &[], "").await.text();
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(uuid))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+}
+
+async fn advance_clock(weir: &Weir, seconds: u64) {
+    let r = weir.json("POST", "/_weir/clock/advance", json!({"seconds": seconds})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn epoch_ms_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// The SQS record a function receives (spec §8.6): every field, all
+/// attribute values strings, message attributes in Lambda's shape, and
+/// both MD5s right (computed by the handler with hashlib, the attributes'
+/// one with SQS's algorithm).
+#[tokio::test]
+async fn a_function_receives_lambdas_sqs_record_format() {
+    const RECORDER: &str = r#"
+import base64, hashlib, json, os
+
+def md5_of_attributes(attributes):
+    digest = hashlib.md5()
+    def length_prefixed(data):
+        digest.update(len(data).to_bytes(4, "big"))
+        digest.update(data)
+    for name in sorted(attributes):
+        value = attributes[name]
+        length_prefixed(name.encode())
+        length_prefixed(value["dataType"].encode())
+        if value.get("binaryValue") is not None:
+            digest.update(b"\x02")
+            length_prefixed(base64.b64decode(value["binaryValue"]))
+        else:
+            digest.update(b"\x01")
+            length_prefixed(value["stringValue"].encode())
+    return digest.hexdigest()
+
+def handler(event, context):
+    checks = [{"md5_of_body": hashlib.md5(r["body"].encode()).hexdigest(),
+               "md5_of_attributes": md5_of_attributes(r["messageAttributes"])} for r in event["Records"]]
+    with open(os.environ["RECORD_FILE"], "a") as f:
+        f.write(json.dumps({"event": event, "checks": checks}) + "\n")
+"#;
+    let files = tempfile::tempdir().unwrap();
+    let record_file = files.path().join("events.jsonl");
+    let weir = Weir::start(&[]);
+    let queue =
+        weir.sqs("CreateQueue", json!({"QueueName": "formats", "Attributes": {"VisibilityTimeout": "30"}})).await;
+    let queue_url = queue["QueueUrl"].as_str().unwrap().to_string();
+    let arn = queue_arn(&weir, &queue_url).await;
+    let mut spec = python_function("recorder", RECORDER);
+    spec["Environment"] = json!({"Variables": {"RECORD_FILE": record_file.to_str().unwrap()}});
+    weir.create_function(spec).await;
+
+    let body = "héllo wörld ✓ {\"not\": \"parsed\"}";
+    let before_send = epoch_ms_now();
+    let sent = weir
+        .sqs(
+            "SendMessage",
+            json!({"QueueUrl": queue_url, "MessageBody": body, "MessageAttributes": {
+                "Colour": {"DataType": "String", "StringValue": "blue"},
+                "Weight": {"DataType": "Number", "StringValue": "42.5"},
+            }}),
+        )
+        .await;
+    create_mapping(&weir, json!({"EventSourceArn": arn, "FunctionName": "recorder", "BatchSize": 1})).await;
+    assert!(eventually(Duration::from_secs(15), async || !lines(&record_file).is_empty()).await, "no event arrived");
+    let after_receive = epoch_ms_now();
+
+    let seen = lines(&record_file);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let records = seen[0]["event"]["Records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{}", seen[0]["event"]);
+    let record = &records[0];
+    let mut keys: Vec<&str> = record.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "attributes",
+            "awsRegion",
+            "body",
+            "eventSource",
+            "eventSourceARN",
+            "md5OfBody",
+            "md5OfMessageAttributes",
+            "messageAttributes",
+            "messageId",
+            "receiptHandle"
+        ],
+        "{record}"
+    );
+    assert_eq!(record["messageId"], sent["MessageId"]);
+    assert!(!record["receiptHandle"].as_str().unwrap().is_empty(), "{record}");
+    assert_eq!(record["body"], body);
+    assert_eq!(record["eventSource"], "aws:sqs");
+    assert_eq!(record["eventSourceARN"], arn.as_str());
+    assert_eq!(record["awsRegion"], "us-east-1");
+
+    // System attributes: exactly Lambda's four, every value a string.
+    let attributes = record["attributes"].as_object().unwrap();
+    let mut names: Vec<&str> = attributes.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["ApproximateFirstReceiveTimestamp", "ApproximateReceiveCount", "SenderId", "SentTimestamp"]);
+    assert!(attributes.values().all(Value::is_string), "{record}");
+    assert_eq!(attributes["ApproximateReceiveCount"], "1");
+    assert!(!attributes["SenderId"].as_str().unwrap().is_empty());
+    let millis = |name: &str| -> u64 {
+        attributes[name].as_str().unwrap().parse().unwrap_or_else(|_| panic!("{name} is epoch milliseconds"))
+    };
+    let (sent_at, first_received_at) = (millis("SentTimestamp"), millis("ApproximateFirstReceiveTimestamp"));
+    assert!(
+        (before_send..=after_receive).contains(&sent_at),
+        "SentTimestamp {sent_at} not in [{before_send}, {after_receive}]"
+    );
+    assert!(
+        (sent_at..=after_receive).contains(&first_received_at),
+        "ApproximateFirstReceiveTimestamp {first_received_at} not in [{sent_at}, {after_receive}]"
+    );
+
+    // Message attributes in the Go events shape.
+    assert_eq!(
+        record["messageAttributes"],
+        json!({
+            "Colour": {"stringValue": "blue", "stringListValues": [], "binaryListValues": [], "dataType": "String"},
+            "Weight": {"stringValue": "42.5", "stringListValues": [], "binaryListValues": [], "dataType": "Number"},
+        })
+    );
+
+    // MD5s: the body's over its UTF-8 bytes, the attributes' by SQS's rules,
+    // both as SendMessage reported them.
+    let checks = &seen[0]["checks"][0];
+    assert_eq!(record["md5OfBody"], checks["md5_of_body"]);
+    assert_eq!(record["md5OfBody"], sent["MD5OfMessageBody"]);
+    assert_eq!(record["md5OfMessageAttributes"], checks["md5_of_attributes"]);
+    assert_eq!(record["md5OfMessageAttributes"], sent["MD5OfMessageAttributes"]);
+
+    // The function succeeded, so the message was deleted.
+    assert!(eventually(Duration::from_secs(10), async || queue_counts(&weir, &queue_url).await == (0, 0)).await);
+}
+
+/// Without `ReportBatchItemFailures`, a function error fails the whole
+/// batch: nothing is deleted, nothing reappears before the queue's
+/// visibility timeout, then every message comes back (receive count 2).
+/// A successful invocation then settles the whole batch, even if its
+/// response lists failed items (only read with `ReportBatchItemFailures`).
+#[tokio::test]
+async fn a_function_error_returns_the_whole_batch_after_the_visibility_timeout() {
+    const FAILS_FIRST: &str = r#"
+import json, os
+
+def handler(event, context):
+    records = event["Records"]
+    counts = [r["attributes"]["ApproximateReceiveCount"] for r in records]
+    with open(os.environ["RECORD_FILE"], "a") as f:
+        f.write(json.dumps({"ids": [r["messageId"] for r in records], "bodies": [r["body"] for r in records],
+                            "counts": counts}) + "\n")
+    if "1" in counts:
+        raise RuntimeError("the first delivery fails")
+    # Ignored: the mapping does not report batch item failures.
+    return {"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]}
+"#;
+    let files = tempfile::tempdir().unwrap();
+    let record_file = files.path().join("deliveries.jsonl");
+    let weir = Weir::start(&["--clock", "manual"]);
+    let queue =
+        weir.sqs("CreateQueue", json!({"QueueName": "retried", "Attributes": {"VisibilityTimeout": "30"}})).await;
+    let queue_url = queue["QueueUrl"].as_str().unwrap().to_string();
+    let arn = queue_arn(&weir, &queue_url).await;
+    let mut spec = python_function("fails-first", FAILS_FIRST);
+    spec["Environment"] = json!({"Variables": {"RECORD_FILE": record_file.to_str().unwrap()}});
+    weir.create_function(spec).await;
+    let entries: Vec<Value> =
+        (0..3).map(|i| json!({"Id": format!("m{i}"), "MessageBody": format!("job-{i}")})).collect();
+    let sent = weir.sqs("SendMessageBatch", json!({"QueueUrl": queue_url, "Entries": entries})).await;
+    let mut sent_ids: Vec<String> =
+        sent["Successful"].as_array().unwrap().iter().map(|e| e["MessageId"].as_str().unwrap().to_string()).collect();
+    sent_ids.sort();
+    assert_eq!(sent_ids.len(), 3, "{sent}");
+    let uuid =
+        create_mapping(&weir, json!({"EventSourceArn": arn, "FunctionName": "fails-first", "BatchSize": 10})).await;
+
+    // Delivered ids, sorted, of the invocations whose records all had `count`.
+    let delivered = |count: &str| -> Vec<String> {
+        let mut ids: Vec<String> = lines(&record_file)
+            .iter()
+            .filter(|l| l["counts"].as_array().unwrap().iter().all(|c| c == count))
+            .flat_map(|l| {
+                l["ids"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().to_string()).collect::<Vec<_>>()
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let failed = eventually(Duration::from_secs(15), async || {
+        delivered("1").len() >= 3
+            && mapping_metric(&weir, "weir_event_source_mapping_failed_batches_total", &uuid).await
+                >= Some(lines(&record_file).len() as f64)
+    })
+    .await;
+    assert!(failed, "first deliveries failed: {:?}", lines(&record_file));
+    assert_eq!(delivered("1"), sent_ids, "each message once in the first delivery");
+
+    // The platform clock stands still: the failed batch stays in flight.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(queue_counts(&weir, &queue_url).await, (0, 3), "nothing deleted, nothing visible yet");
+    assert!(delivered("2").is_empty(), "redelivered before the visibility timeout: {:?}", lines(&record_file));
+
+    advance_clock(&weir, 31).await;
+    let redelivered = eventually(Duration::from_secs(15), async || {
+        delivered("2").len() >= 3 && queue_counts(&weir, &queue_url).await == (0, 0)
+    })
+    .await;
+    assert!(redelivered, "the batch came back and was settled: {:?}", lines(&record_file));
+    assert_eq!(delivered("2"), sent_ids, "each message once more, receive count 2");
+    assert_eq!(lines(&record_file).iter().map(|l| l["ids"].as_array().unwrap().len()).sum::<usize>(), 6);
+}
+
+/// `ScalingConfig.MaximumConcurrency` caps the batches in flight: 20
+/// one-message batches of 0.3 s never overlap more than 2 at a time, and
+/// do reach 2.
+#[tokio::test]
+async fn maximum_concurrency_caps_the_batches_in_flight() {
+    let files = tempfile::tempdir().unwrap();
+    let record_file = files.path().join("capped.jsonl");
+    let weir = Weir::start(&[]);
+    let queue =
+        weir.sqs("CreateQueue", json!({"QueueName": "capped", "Attributes": {"VisibilityTimeout": "30"}})).await;
+    let queue_url = queue["QueueUrl"].as_str().unwrap().to_string();
+    let arn = queue_arn(&weir, &queue_url).await;
+    let mut spec = python_function("capped", &WORKER.replace("time.sleep(0.05)", "time.sleep(0.3)"));
+    spec["Environment"] = json!({"Variables": {"RECORD_FILE": record_file.to_str().unwrap()}});
+    weir.create_function(spec).await;
+    for batch in 0..2 {
+        let entries: Vec<Value> =
+            (0..10).map(|i| json!({"Id": format!("m{i}"), "MessageBody": format!("job-{}", batch * 10 + i)})).collect();
+        weir.sqs("SendMessageBatch", json!({"QueueUrl": queue_url, "Entries": entries})).await;
+    }
+    let uuid = create_mapping(
+        &weir,
+        json!({"EventSourceArn": arn, "FunctionName": "capped", "BatchSize": 1,
+               "ScalingConfig": {"MaximumConcurrency": 2}}),
+    )
+    .await;
+    assert_eq!(get_mapping(&weir, &uuid).await["ScalingConfig"], json!({"MaximumConcurrency": 2}));
+    let done = eventually(Duration::from_secs(30), async || {
+        lines(&record_file).len() >= 20 && queue_counts(&weir, &queue_url).await == (0, 0)
+    })
+    .await;
+    assert!(done, "processed {} of 20", lines(&record_file).len());
+    let seen = lines(&record_file);
+    let mut bodies: Vec<&str> = seen.iter().map(|l| l["body"].as_str().unwrap()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!((seen.len(), bodies.len()), (20, 20), "each message once");
+    let runs: Vec<(f64, f64)> =
+        seen.iter().map(|l| (l["start"].as_f64().unwrap(), l["end"].as_f64().unwrap())).collect();
+    assert_eq!(max_overlap(&runs), 2, "MaximumConcurrency 2 is reached and never exceeded");
+}
+
+/// A disabled mapping leaves the queue alone; enabling it processes what
+/// waited; disabling it again stops it. GetEventSourceMapping and
+/// ListEventSourceMappings report the state.
+#[tokio::test]
+async fn a_disabled_mapping_leaves_messages_in_the_queue_until_enabled() {
+    let files = tempfile::tempdir().unwrap();
+    let record_file = files.path().join("toggled.jsonl");
+    let weir = Weir::start(&[]);
+    let queue =
+        weir.sqs("CreateQueue", json!({"QueueName": "toggled", "Attributes": {"VisibilityTimeout": "30"}})).await;
+    let queue_url = queue["QueueUrl"].as_str().unwrap().to_string();
+    let arn = queue_arn(&weir, &queue_url).await;
+    let mut spec = python_function("toggled", WORKER);
+    spec["Environment"] = json!({"Variables": {"RECORD_FILE": record_file.to_str().unwrap()}});
+    weir.create_function(spec).await;
+    for n in 0..3 {
+        weir.sqs("SendMessage", json!({"QueueUrl": queue_url, "MessageBody": format!("job-{n}")})).await;
+    }
+    let uuid = create_mapping(&weir, json!({"EventSourceArn": arn, "FunctionName": "toggled", "Enabled": false})).await;
+    let state = async |uuid: &str| get_mapping(&weir, uuid).await["State"].as_str().unwrap().to_string();
+    assert!(eventually(Duration::from_secs(5), async || state(&uuid).await == "Disabled").await);
+    let listed = weir.call("GET", "/2015-03-31/event-source-mappings?FunctionName=toggled", &[], "").await.json();
+    assert_eq!(listed["EventSourceMappings"][0]["State"], "Disabled", "{listed}");
+
+    // An enabled mapping would have claimed them within a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(queue_counts(&weir, &queue_url).await, (3, 0), "a disabled mapping receives nothing");
+    assert!(lines(&record_file).is_empty());
+
+    let path = format!("/2015-03-31/event-source-mappings/{uuid}");
+    let enabled = weir.json("PUT", &path, json!({"Enabled": true})).await;
+    assert_eq!(enabled.status, 202, "{}", enabled.text());
+    assert!(eventually(Duration::from_secs(5), async || state(&uuid).await == "Enabled").await);
+    let processed = eventually(Duration::from_secs(15), async || {
+        lines(&record_file).len() >= 3 && queue_counts(&weir, &queue_url).await == (0, 0)
+    })
+    .await;
+    assert!(processed, "enabling processes what waited: {:?}", lines(&record_file));
+
+    let disabled = weir.json("PUT", &path, json!({"Enabled": false})).await;
+    assert_eq!(disabled.status, 202, "{}", disabled.text());
+    assert!(eventually(Duration::from_secs(5), async || state(&uuid).await == "Disabled").await);
+    weir.sqs("SendMessage", json!({"QueueUrl": queue_url, "MessageBody": "after-disabling"})).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(queue_counts(&weir, &queue_url).await, (1, 0), "disabled again, the mapping stopped polling");
+    assert_eq!(lines(&record_file).len(), 3);
+}

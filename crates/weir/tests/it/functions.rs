@@ -256,6 +256,25 @@ async fn functions_versions_and_aliases_follow_the_lambda_api() {
 
 #[tokio::test]
 async fn functions_aliases_and_concurrency_survive_a_restart() {
+    /// Records the bodies of the SQS messages it receives.
+    const SINK: &str = r#"
+import json, os
+
+def handler(event, context):
+    with open(os.environ["RECORD_FILE"], "a") as f:
+        for record in event["Records"]:
+            f.write(json.dumps({"body": record["body"]}) + "\n")
+    return {"batchItemFailures": []}
+"#;
+    let files = tempfile::tempdir().unwrap();
+    let sink_file = files.path().join("sink.jsonl");
+    let sunk = || -> Vec<String> {
+        std::fs::read_to_string(&sink_file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["body"].as_str().unwrap().to_string())
+            .collect()
+    };
     let weir = Weir::start(&[]);
     weir.create_function(python_function("durable", COUNTER)).await;
     weir.json("POST", "/2015-03-31/functions/durable/versions", json!({})).await;
@@ -269,6 +288,51 @@ async fn functions_aliases_and_concurrency_survive_a_restart() {
         )
         .await;
     assert_eq!(put.status, 202, "{}", put.text());
+
+    // Asynchronous invocation settings with an SQS failure destination.
+    let queue_arn = async |weir: &Weir, url: &serde_json::Value| -> String {
+        weir.sqs("GetQueueAttributes", json!({"QueueUrl": url, "AttributeNames": ["QueueArn"]})).await["Attributes"]
+            ["QueueArn"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let failures = weir.sqs("CreateQueue", json!({"QueueName": "durable-failures"})).await;
+    let failures_arn = queue_arn(&weir, &failures["QueueUrl"]).await;
+    let config_path = "/2019-09-25/functions/durable/event-invoke-config";
+    let put_config = weir
+        .json(
+            "PUT",
+            config_path,
+            json!({"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 300,
+                   "DestinationConfig": {"OnFailure": {"Destination": failures_arn}}}),
+        )
+        .await;
+    assert_eq!(put_config.status, 200, "{}", put_config.text());
+    let config_before = weir.call("GET", config_path, &[], "").await.json();
+
+    // An SQS event source mapping with every setting away from its default.
+    let events = weir
+        .sqs("CreateQueue", json!({"QueueName": "durable-events", "Attributes": {"VisibilityTimeout": "60"}}))
+        .await;
+    let events_url = events["QueueUrl"].clone();
+    let events_arn = queue_arn(&weir, &events_url).await;
+    let mut sink = python_function("durable-sink", SINK);
+    sink["Environment"] = json!({"Variables": {"RECORD_FILE": sink_file.to_str().unwrap()}});
+    weir.create_function(sink).await;
+    let mapping = weir
+        .json(
+            "POST",
+            "/2015-03-31/event-source-mappings",
+            json!({"EventSourceArn": events_arn, "FunctionName": "durable-sink", "BatchSize": 5,
+                   "MaximumBatchingWindowInSeconds": 1, "ScalingConfig": {"MaximumConcurrency": 3},
+                   "FunctionResponseTypes": ["ReportBatchItemFailures"]}),
+        )
+        .await;
+    assert_eq!(mapping.status, 202, "{}", mapping.text());
+    let mapping_path = format!("/2015-03-31/event-source-mappings/{}", mapping.json()["UUID"].as_str().unwrap());
+    let mapping_before = weir.call("GET", &mapping_path, &[], "").await.json();
+
     let weir = weir.restart(&[]);
     // Provisioned environments come back by themselves.
     let ready =
@@ -294,6 +358,44 @@ async fn functions_aliases_and_concurrency_survive_a_restart() {
     let listed =
         weir.call("GET", "/2019-09-30/functions/durable/provisioned-concurrency?List=ALL", &[], "").await.json();
     assert_eq!(listed["ProvisionedConcurrencyConfigs"][0]["RequestedProvisionedConcurrentExecutions"], 2);
+
+    // The event invoke config is unchanged.
+    let config = weir.call("GET", config_path, &[], "").await;
+    assert_eq!(config.status, 200, "{}", config.text());
+    let config = config.json();
+    assert_eq!(config["MaximumRetryAttempts"], 1, "{config}");
+    assert_eq!(config["MaximumEventAgeInSeconds"], 300, "{config}");
+    assert_eq!(config["DestinationConfig"]["OnFailure"]["Destination"], failures_arn.as_str(), "{config}");
+    assert_eq!(config, config_before);
+
+    // So is the mapping, and it still delivers.
+    let mapping = weir.call("GET", &mapping_path, &[], "").await;
+    assert_eq!(mapping.status, 200, "{}", mapping.text());
+    let mapping = mapping.json();
+    assert_eq!(mapping["State"], "Enabled", "{mapping}");
+    assert_eq!(mapping["EventSourceArn"], events_arn.as_str(), "{mapping}");
+    assert!(mapping["FunctionArn"].as_str().unwrap().ends_with(":function:durable-sink"), "{mapping}");
+    assert_eq!(mapping["BatchSize"], 5, "{mapping}");
+    assert_eq!(mapping["MaximumBatchingWindowInSeconds"], 1, "{mapping}");
+    assert_eq!(mapping["ScalingConfig"], json!({"MaximumConcurrency": 3}), "{mapping}");
+    assert_eq!(mapping["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]), "{mapping}");
+    assert_eq!(mapping, mapping_before);
+    weir.sqs("SendMessage", json!({"QueueUrl": events_url, "MessageBody": "sent after the restart"})).await;
+    let delivered = eventually(std::time::Duration::from_secs(15), async || {
+        let counts = weir
+            .sqs(
+                "GetQueueAttributes",
+                json!({"QueueUrl": events_url,
+                       "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]}),
+            )
+            .await["Attributes"]
+            .clone();
+        sunk() == ["sent after the restart"]
+            && counts["ApproximateNumberOfMessages"] == "0"
+            && counts["ApproximateNumberOfMessagesNotVisible"] == "0"
+    })
+    .await;
+    assert!(delivered, "the mapping delivers after the restart: {:?}", sunk());
 }
 
 #[tokio::test]
