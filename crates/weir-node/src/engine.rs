@@ -263,10 +263,18 @@ impl Engine {
                     }
                 }
                 Effect::Dispatch { invocation, env: env_id, .. } => {
-                    let env = state.envs.get(&env_id).and_then(|slot| slot.env.clone());
+                    let slot = state.envs.get(&env_id);
+                    let (env, timeout) = (slot.and_then(|s| s.env.clone()), slot.map(|s| s.timeout));
                     let request = state.pending.get_mut(&invocation).and_then(|p| p.request.take());
                     match (env, request) {
-                        (Some(env), Some(request)) => actions.push(Action::Run { env_id, env, invocation, request }),
+                        (Some(env), Some(mut request)) => {
+                            // The function's time starts now, after any cold start:
+                            // the runtime's deadline (`Lambda-Runtime-Deadline-Ms`) too.
+                            if let Some(timeout) = timeout {
+                                request.deadline_epoch_ms = wall_epoch_ms() + timeout.as_millis() as u64;
+                            }
+                            actions.push(Action::Run { env_id, env, invocation, request })
+                        }
                         _ => {
                             tracing::error!(?invocation, %env_id, "dispatch without environment or request");
                             let now = self.clock.now();
@@ -500,4 +508,9 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.timer.notify_one();
     }
+}
+
+/// Wall-clock epoch milliseconds: the time a runtime reads.
+fn wall_epoch_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

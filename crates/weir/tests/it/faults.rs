@@ -179,3 +179,25 @@ async fn an_idle_environment_is_reaped_and_its_process_stops() {
     assert_ne!(cold.json()["pid"].as_i64().unwrap() as i32, pid);
     assert!(has_init_duration(&cold.log()), "a cold start after reaping:\n{}", cold.log());
 }
+
+/// The function's timeout starts when its handler gets the event, after
+/// any cold start: a slow init takes nothing from `get_remaining_time_in_millis`.
+#[tokio::test]
+async fn a_slow_init_does_not_eat_into_the_function_timeout() {
+    const SLOW_INIT: &str = r#"
+import time
+time.sleep(1.5)
+
+def handler(event, context):
+    return context.get_remaining_time_in_millis()
+"#;
+    let weir = Weir::start(&[]);
+    let mut spec = python_function("slowinit", SLOW_INIT);
+    spec["Timeout"] = json!(3);
+    weir.create_function(spec).await;
+    let r = weir.invoke("slowinit", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-function-error"), None, "{}", r.text());
+    let remaining = r.json().as_i64().unwrap();
+    assert!(remaining > 2_500, "{remaining} ms left of 3 s after a 1.5 s init");
+}
