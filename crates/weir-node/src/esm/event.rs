@@ -14,7 +14,9 @@ pub fn sqs_record(message: &ReceivedMessage, queue_arn: &str, region: &str, fifo
     let mut attributes = Map::new();
     attributes.insert("ApproximateReceiveCount".into(), json!(m.receive_count.to_string()));
     attributes.insert("SentTimestamp".into(), json!(m.sent_at_ms.to_string()));
-    attributes.insert("SenderId".into(), json!(stored.sender_id.clone().unwrap_or_else(|| "AIDAWEIRLOCAL".into())));
+    // As ReceiveMessage reports it: the sender, else the queue's account.
+    let account = queue_arn.split(':').nth(4).unwrap_or_default();
+    attributes.insert("SenderId".into(), json!(stored.sender_id.as_deref().unwrap_or(account)));
     attributes.insert(
         "ApproximateFirstReceiveTimestamp".into(),
         json!(m.first_receive_at_ms.unwrap_or(m.sent_at_ms).to_string()),

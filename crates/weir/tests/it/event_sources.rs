@@ -491,7 +491,7 @@ def handler(event, context):
     assert_eq!(names, ["ApproximateFirstReceiveTimestamp", "ApproximateReceiveCount", "SenderId", "SentTimestamp"]);
     assert!(attributes.values().all(Value::is_string), "{record}");
     assert_eq!(attributes["ApproximateReceiveCount"], "1");
-    assert!(!attributes["SenderId"].as_str().unwrap().is_empty());
+    assert_eq!(attributes["SenderId"], "000000000000", "as ReceiveMessage reports an unknown sender");
     let millis = |name: &str| -> u64 {
         attributes[name].as_str().unwrap().parse().unwrap_or_else(|_| panic!("{name} is epoch milliseconds"))
     };
