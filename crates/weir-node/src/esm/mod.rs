@@ -245,6 +245,12 @@ impl Mappings {
             record.function_name = function.name;
             record.qualifier = function.qualifier;
         }
+        // Lambda answers a switch on or off with its transition state.
+        let state = match req.enabled {
+            Some(true) if !record.enabled => "Enabling",
+            Some(false) if record.enabled => "Disabling",
+            _ => "Updating",
+        };
         if let Some(enabled) = req.enabled {
             record.enabled = enabled;
         }
@@ -254,7 +260,7 @@ impl Mappings {
         self.persist(node, &record).await?;
         lock(&self.records).insert(record.uuid.clone(), record.clone());
         self.reconcile(node, &record);
-        Ok(self.shape(node, &record, "Updating"))
+        Ok(self.shape(node, &record, state))
     }
 
     pub async fn delete(&self, node: &Arc<Node>, uuid: &str) -> Result<Value, AwsError> {

@@ -677,6 +677,7 @@ async fn a_disabled_mapping_leaves_messages_in_the_queue_until_enabled() {
     let path = format!("/2015-03-31/event-source-mappings/{uuid}");
     let enabled = weir.json("PUT", &path, json!({"Enabled": true})).await;
     assert_eq!(enabled.status, 202, "{}", enabled.text());
+    assert_eq!(enabled.json()["State"], "Enabling");
     assert!(eventually(Duration::from_secs(5), async || state(&uuid).await == "Enabled").await);
     let processed = eventually(Duration::from_secs(15), async || {
         lines(&record_file).len() >= 3 && queue_counts(&weir, &queue_url).await == (0, 0)
@@ -686,6 +687,7 @@ async fn a_disabled_mapping_leaves_messages_in_the_queue_until_enabled() {
 
     let disabled = weir.json("PUT", &path, json!({"Enabled": false})).await;
     assert_eq!(disabled.status, 202, "{}", disabled.text());
+    assert_eq!(disabled.json()["State"], "Disabling");
     assert!(eventually(Duration::from_secs(5), async || state(&uuid).await == "Disabled").await);
     weir.sqs("SendMessage", json!({"QueueUrl": queue_url, "MessageBody": "after-disabling"})).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
