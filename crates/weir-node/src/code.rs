@@ -1,6 +1,8 @@
 //! Function code on disk: a zip from CreateFunction/UpdateFunctionCode is
 //! checked, hashed and unpacked once into `data/code/<sha256>/`; a local
-//! folder (from `weir up`) is used in place.
+//! folder (from `weir up`) is used in place by `$LATEST`, and copied into
+//! `data/code/local-<sha256>/` when a version is published, so a published
+//! version never changes.
 //!
 //! Unpacking is defensive: entries whose path escapes the code directory,
 //! absolute paths and symlinks are rejected; sizes and entry counts are
@@ -87,6 +89,53 @@ impl CodeStore {
         let sha256 = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
         Ok(CodeInfo { dir, sha256, size })
     }
+}
+
+impl CodeStore {
+    /// The code a published version keeps: stored code as it is, a local
+    /// folder copied (once per content) into the store.
+    pub fn snapshot(&self, code: &CodeInfo) -> Result<CodeInfo, AwsError> {
+        if code.dir.starts_with(&self.root) {
+            return Ok(code.clone());
+        }
+        let digest = base64::engine::general_purpose::STANDARD.decode(&code.sha256).unwrap_or_default();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = self.root.join(format!("local-{hex}"));
+        if !dir.exists() {
+            let staging = self.root.join(format!(".local-{hex}.{}", std::process::id()));
+            let _ = fs::remove_dir_all(&staging);
+            if let Err(err) = copy_tree(&code.dir, &staging) {
+                let _ = fs::remove_dir_all(&staging);
+                return Err(io_error(err));
+            }
+            if let Err(err) = fs::rename(&staging, &dir) {
+                let _ = fs::remove_dir_all(&staging);
+                if !dir.exists() {
+                    return Err(io_error(err));
+                }
+            }
+        }
+        Ok(CodeInfo { dir, ..code.clone() })
+    }
+}
+
+/// Copies a code folder (following symlinks, skipping what `hash_tree`
+/// skips).
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if fs::metadata(&source)?.is_dir() {
+            if entry.file_name() == "__pycache__" || entry.file_name() == ".git" {
+                continue;
+            }
+            copy_tree(&source, &target)?;
+        } else {
+            fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
 }
 
 fn hash_tree(root: &Path, dir: &Path, hasher: &mut Sha256, size: &mut u64) -> io::Result<()> {

@@ -488,9 +488,11 @@ impl Control {
         {
             return Ok(last);
         }
+        let code = self.code.snapshot(&record.latest.code)?;
         let version = record.last_version + 1;
         self.apply(ConfigChange::PublishVersion { function: id, version })?;
         let mut config = record.latest.clone();
+        config.code = code;
         if let Some(description) = description {
             config.description = description;
         }

@@ -285,6 +285,12 @@ Outputs:
     let numbers: Vec<&str> =
         versions["Versions"].as_array().unwrap().iter().filter_map(|v| v["Version"].as_str()).collect();
     assert_eq!(numbers, ["$LATEST", "1", "2"]);
+    // A published version keeps its code: version 1 is a copy of the folder
+    // as it was, not the folder itself.
+    let (_, v1) = weir.call("GET", "/2015-03-31/functions/hello?Qualifier=1", json!(null)).await;
+    let v1_dir = v1["Code"]["Location"].as_str().unwrap().trim_start_matches("file://").to_string();
+    let v1_code = std::fs::read_to_string(std::path::Path::new(&v1_dir).join("app.py")).unwrap();
+    assert!(v1_code.contains("'v1'") && !v1_code.contains("'v2'"), "version 1 changed:\n{v1_code}");
 
     // The SQS mapping invokes hello:live, so a message is handled by the new code.
     let (_, url) = weir.sqs("GetQueueUrl", json!({"QueueName": "Jobs"})).await;
