@@ -103,6 +103,10 @@ struct World {
     log: Vec<String>,
     limits_changed: bool,
     rate: ScalingRate,
+    /// Highest concurrency seen after any input since the last
+    /// `take_*_concurrency_peak` (per function, then the account's).
+    window_peaks: Vec<u32>,
+    account_window_peak: u32,
 }
 
 impl World {
@@ -134,6 +138,8 @@ impl World {
             log: Vec::new(),
             limits_changed: false,
             rate,
+            window_peaks: vec![0; FUNCTIONS],
+            account_window_peak: 0,
         };
         world.drain();
         world
@@ -194,6 +200,31 @@ impl World {
             }
         }
         self.core.check_invariants().unwrap_or_else(|v| panic!("{v}\nlog:\n{}", self.log.join("\n")));
+        for (i, &id) in self.functions.iter().enumerate() {
+            let now = self.core.function_stats(id).unwrap().concurrent_executions;
+            self.window_peaks[i] = self.window_peaks[i].max(now);
+        }
+        let now = self.core.account_stats().concurrent_executions;
+        self.account_window_peak = self.account_window_peak.max(now);
+    }
+
+    /// A metrics sampler's read: each peak covers at least what was seen
+    /// since the previous read, and the next window starts at the
+    /// concurrency now.
+    fn take_peaks(&mut self) {
+        for (i, &id) in self.functions.iter().enumerate() {
+            let stats = self.core.function_stats(id).unwrap();
+            let peak = self.core.take_concurrency_peak(id).unwrap();
+            assert!(peak >= self.window_peaks[i], "window peak {peak} below {} seen", self.window_peaks[i]);
+            assert!(peak <= stats.peak_concurrent_executions);
+            self.window_peaks[i] = stats.concurrent_executions;
+            assert_eq!(self.core.take_concurrency_peak(id), Some(stats.concurrent_executions));
+        }
+        let account = self.core.account_stats();
+        let peak = self.core.take_account_concurrency_peak();
+        assert!(peak >= self.account_window_peak && peak <= account.peak_concurrent_executions);
+        self.account_window_peak = account.concurrent_executions;
+        assert_eq!(self.core.take_account_concurrency_peak(), account.concurrent_executions);
     }
 
     fn env_event(&mut self, env: EnvId, event: EnvEvent) {
@@ -298,6 +329,7 @@ impl World {
                     self.drain();
                 }
                 self.now = until;
+                self.take_peaks();
             }
             Op::Reserve { function, reserved } => {
                 let function = self.functions[function];

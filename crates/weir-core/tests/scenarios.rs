@@ -532,3 +532,33 @@ fn the_scaling_rate_is_configurable() {
     let admitted = (0..10).filter(|_| matches!(h.invoke(f), Admission::Admitted(_))).count();
     assert_eq!(admitted, 3);
 }
+
+#[test]
+fn the_concurrency_peak_since_the_last_read_keeps_bursts_between_samples() {
+    // A sampler that reads concurrency once a second misses a 5 ms burst;
+    // the peak since its previous read does not.
+    let mut h = Harness::new(ControllerConfig::default());
+    let f = h.function("bursty", behaviour(ms(5)));
+    let g = h.function("other", behaviour(ms(5)));
+    assert_eq!(h.core.take_concurrency_peak(f), Some(0));
+    assert_eq!(h.core.take_account_concurrency_peak(), 0);
+    for _ in 0..10 {
+        assert!(matches!(h.invoke(f), Admission::Admitted(_)));
+    }
+    h.invoke(g);
+    h.advance(Duration::from_secs(1));
+    assert_eq!((h.concurrency(f), h.concurrency(g)), (0, 0), "the burst is over at the sample");
+    assert_eq!(h.core.take_concurrency_peak(f), Some(10));
+    assert_eq!(h.core.take_concurrency_peak(g), Some(1));
+    assert_eq!(h.core.take_account_concurrency_peak(), 11);
+    assert_eq!(h.core.take_concurrency_peak(f), Some(0), "the next window starts empty");
+    assert_eq!(h.core.take_account_concurrency_peak(), 0);
+    // An invocation in flight across a read counts in both windows.
+    h.invoke(f);
+    assert_eq!(h.core.take_concurrency_peak(f), Some(1));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.core.take_concurrency_peak(f), Some(1));
+    assert_eq!(h.core.take_concurrency_peak(f), Some(0));
+    // The all-time peak is not reset by reads.
+    assert_eq!(h.core.function_stats(f).unwrap().peak_concurrent_executions, 10);
+}

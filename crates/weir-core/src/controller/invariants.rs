@@ -80,6 +80,8 @@ impl Controller {
             self.total_busy,
             self.invocations.len()
         );
+        let window = self.window_peak_busy.load(std::sync::atomic::Ordering::Relaxed);
+        ensure!(window >= self.total_busy, "account window peak {window} below total busy {}", self.total_busy);
         let unreserved: u32 = self.functions.iter().map(|f| f.unreserved_use()).sum();
         ensure!(
             unreserved == self.unreserved_busy,
@@ -87,6 +89,14 @@ impl Controller {
             self.unreserved_busy
         );
         for (index, f) in self.functions.iter().enumerate() {
+            let window = f.counters.window_peak.load(std::sync::atomic::Ordering::Relaxed);
+            ensure!(
+                window >= f.concurrent() && f.counters.peak_concurrent >= window,
+                "function {} window peak {window} outside [{}, {}]",
+                f.name,
+                f.concurrent(),
+                f.counters.peak_concurrent
+            );
             ensure!(
                 f.busy_on_demand == busy_on_demand[index] && f.busy_provisioned == busy_provisioned[index],
                 "function {} busy counts ({}, {}) != recomputed ({}, {})",

@@ -12,6 +12,7 @@ mod invariants;
 mod lifecycle;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::api::{AccountStats, Effect, FunctionStats, ProvisionedState, ProvisionedStatus};
 use crate::config::{ControllerConfig, RuntimeSettings};
@@ -60,6 +61,9 @@ pub struct Controller {
     pub(crate) unreserved_busy: u32,
     pub(crate) total_busy: u32,
     pub(crate) peak_busy: u32,
+    /// Highest `total_busy` since the last
+    /// [`Controller::take_account_concurrency_peak`] (see `Counters::window_peak`).
+    pub(crate) window_peak_busy: AtomicU32,
     /// Functions whose callers wait for capacity.
     pub(crate) watchers: Vec<FunctionId>,
     /// Some pool may lack provisioned environments.
@@ -88,6 +92,7 @@ impl Controller {
             unreserved_busy: 0,
             total_busy: 0,
             peak_busy: 0,
+            window_peak_busy: AtomicU32::new(0),
             watchers: Vec::new(),
             provisioned_dirty: false,
             host_waits: 0,
@@ -103,6 +108,7 @@ impl Controller {
 
     /// The next effect for the driver to execute.
     #[must_use]
+    #[inline]
     pub fn poll_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()
     }
@@ -110,6 +116,7 @@ impl Controller {
     /// The earliest time at which [`Controller::handle_timeout`] has work.
     /// May be a little early (a deadline that no longer applies); never late.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.peek().map(|(at, _)| at)
     }
@@ -254,6 +261,26 @@ impl Controller {
             spillover_invocations: c.spillover_invocations,
             environments_started: c.environments_started,
         })
+    }
+
+    /// The highest concurrency of `function` since the previous call (since
+    /// its creation, the first time), and starts the next window at its
+    /// concurrency now. CloudWatch reports `ConcurrentExecutions` as the
+    /// maximum over each period: a metrics sampler calls this once per
+    /// period, so bursts between two samples are not lost.
+    ///
+    /// It takes `&self` so that a reader holding only shared access can
+    /// call it; the window is the only state it changes, and it changes
+    /// nothing any rule reads. Call it from one reader only (two would
+    /// split each other's windows).
+    pub fn take_concurrency_peak(&self, function: FunctionId) -> Option<u32> {
+        let f = self.functions.get(function.index())?;
+        Some(f.counters.window_peak.swap(f.concurrent(), Ordering::Relaxed))
+    }
+
+    /// [`Controller::take_concurrency_peak`] for the whole account.
+    pub fn take_account_concurrency_peak(&self) -> u32 {
+        self.window_peak_busy.swap(self.total_busy, Ordering::Relaxed)
     }
 
     pub fn account_stats(&self) -> AccountStats {

@@ -25,6 +25,10 @@ use super::snapshot::{FunctionSnapshot, Snapshot};
 pub enum SeriesKind {
     /// The value at the sample.
     Gauge,
+    /// The highest value since the previous sample (CloudWatch's Maximum
+    /// statistic over one second): concurrency, so that a burst between
+    /// two samples still shows.
+    Maximum,
     /// The counter's increase during that second.
     Counter,
     /// A statistic (mean or quantile) of what was observed during that
@@ -36,6 +40,7 @@ impl SeriesKind {
     fn as_str(self) -> &'static str {
         match self {
             SeriesKind::Gauge => "gauge",
+            SeriesKind::Maximum => "maximum",
             SeriesKind::Counter => "counter",
             SeriesKind::Statistic => "statistic",
         }
@@ -59,6 +64,9 @@ pub struct SeriesDef {
 const fn gauge(metric: &'static str) -> SeriesDef {
     SeriesDef { metric, stat: None, label: None, kind: SeriesKind::Gauge, scale: 1.0 }
 }
+const fn maximum(metric: &'static str) -> SeriesDef {
+    SeriesDef { metric, stat: None, label: None, kind: SeriesKind::Maximum, scale: 1.0 }
+}
 const fn counter(metric: &'static str) -> SeriesDef {
     SeriesDef { metric, stat: None, label: None, kind: SeriesKind::Counter, scale: 1.0 }
 }
@@ -71,6 +79,9 @@ const fn stat(metric: &'static str, stat: &'static str, scale: f64) -> SeriesDef
 const fn throttles(reason: &'static str) -> SeriesDef {
     SeriesDef { label: Some(("reason", reason)), ..counter("weir_throttles_total") }
 }
+const fn checkpoints(kind: &'static str) -> SeriesDef {
+    SeriesDef { label: Some(("kind", kind)), ..counter("weir_store_checkpoints_total") }
+}
 
 const MICROS: f64 = 1e-6;
 const MILLIS: f64 = 1e-3;
@@ -79,7 +90,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// Series of each function, in the order [`function_raw`] fills them.
 pub const FUNCTION_SERIES: &[SeriesDef] = &[
-    gauge("weir_concurrent_executions"),
+    maximum("weir_concurrent_executions"),
     gauge("weir_provisioned_concurrent_executions"),
     gauge("weir_reserved_concurrent_executions"),
     gauge("weir_environments"),
@@ -103,6 +114,11 @@ pub const FUNCTION_SERIES: &[SeriesDef] = &[
     counter("weir_dead_letter_errors_total"),
     counter("weir_destination_delivery_failures_total"),
     stat("weir_async_event_age_seconds", "avg", MILLIS),
+    // Summed over the function's versions and aliases (`resource`).
+    gauge("weir_provisioned_concurrency_requested"),
+    gauge("weir_provisioned_concurrency_allocated"),
+    gauge("weir_idle_environments"),
+    counter("weir_environments_started_total"),
 ];
 const F_CONCURRENT: usize = 0;
 const F_INVOCATIONS: usize = 4;
@@ -112,7 +128,7 @@ const F_COLD_STARTS: usize = 10;
 
 /// Account-wide and host series.
 pub const ACCOUNT_SERIES: &[SeriesDef] = &[
-    gauge("weir_concurrent_executions"),
+    maximum("weir_concurrent_executions"),
     gauge("weir_unreserved_concurrent_executions"),
     gauge("weir_claimed_account_concurrency"),
     gauge("weir_account_concurrency_limit"),
@@ -128,6 +144,13 @@ pub const ACCOUNT_SERIES: &[SeriesDef] = &[
     counter("weir_store_durable_commits_total"),
     counter("weir_store_committed_writes_total"),
     scaled(gauge("weir_metrics_history_bytes"), KIB),
+    // Seconds spent committing during each second (µs resolution); divided
+    // by the same second's weir_store_durable_commits_total point, the mean
+    // commit latency.
+    scaled(counter("weir_store_commit_seconds_total"), MICROS),
+    checkpoints("background"),
+    checkpoints("writer"),
+    gauge("weir_host_environment_limit"),
 ];
 
 /// Series of each queue.
@@ -192,6 +215,8 @@ mod compact {
 #[derive(Clone, Copy, Debug)]
 enum Raw {
     Gauge(u64),
+    /// The highest value since the previous sample.
+    Maximum(u64),
     Total(u64),
     Mean {
         count: u64,
@@ -232,6 +257,11 @@ impl Subject {
                 let gap = self.rings.get(i).and_then(|r| r.get(r.head())).unwrap_or(0);
                 (gap, clamp(v))
             }
+            // The peak covers the whole time since the previous sample, so
+            // seconds skipped in between (a manual clock advanced by
+            // several seconds, a late sampler) take it too: a maximum over
+            // any period is never lower than the truth.
+            Raw::Maximum(v) => (clamp(v), clamp(v)),
             Raw::Total(total) => {
                 let (before, _) = self.previous[i];
                 self.previous[i] = (total, 0);
@@ -326,8 +356,12 @@ fn function_raw(f: &FunctionSnapshot, this_second: Option<&HistogramCounts>) -> 
         None => Raw::Mean { count: 0, sum: 0 },
     };
     let utilization = super::exposition::provisioned_utilization(f).map_or(0, |u| (u * 1e6).round() as u64);
+    let (requested, allocated) = f
+        .provisioned
+        .iter()
+        .fold((0u64, 0u64), |(r, a), (_, p)| (r + u64::from(p.requested), a + u64::from(p.allocated)));
     vec![
-        Raw::Gauge(u64::from(s.concurrent_executions)),
+        Raw::Maximum(u64::from(f.concurrency_peak.unwrap_or(s.concurrent_executions))),
         Raw::Gauge(u64::from(s.provisioned_concurrent_executions)),
         Raw::Gauge(u64::from(s.reserved_concurrency.unwrap_or(0))),
         Raw::Gauge(u64::from(s.environments)),
@@ -351,13 +385,17 @@ fn function_raw(f: &FunctionSnapshot, this_second: Option<&HistogramCounts>) -> 
         Raw::Total(f.asynchronous.dead_letter_errors),
         Raw::Total(f.asynchronous.destination_delivery_failures),
         mean(f.asynchronous.age.as_deref(), 1000),
+        Raw::Gauge(requested),
+        Raw::Gauge(allocated),
+        Raw::Gauge(u64::from(s.idle_environments)),
+        Raw::Total(s.environments_started),
     ]
 }
 
 fn account_raw(s: &Snapshot) -> Vec<Raw> {
     let a = &s.account;
     vec![
-        Raw::Gauge(u64::from(a.concurrent_executions)),
+        Raw::Maximum(u64::from(s.account_concurrency_peak.unwrap_or(a.concurrent_executions))),
         Raw::Gauge(u64::from(a.unreserved_concurrent_executions)),
         Raw::Gauge(u64::from(a.claimed_account_concurrency)),
         Raw::Gauge(u64::from(a.concurrency_limit)),
@@ -373,6 +411,10 @@ fn account_raw(s: &Snapshot) -> Vec<Raw> {
         Raw::Total(s.store.durable_commits),
         Raw::Total(s.store.commands),
         Raw::Gauge(s.history_bytes / 1024),
+        Raw::Total(s.store.commit_time.as_micros() as u64),
+        Raw::Total(s.store.background_checkpoints),
+        Raw::Total(s.store.writer_checkpoints),
+        Raw::Gauge(u64::from(a.host_environment_limit)),
     ]
 }
 
@@ -533,7 +575,7 @@ impl History {
                     any = true;
                     total += match def.kind {
                         SeriesKind::Statistic => compact::decode(v),
-                        SeriesKind::Gauge | SeriesKind::Counter => u64::from(v),
+                        SeriesKind::Gauge | SeriesKind::Maximum | SeriesKind::Counter => u64::from(v),
                     };
                 }
             }
@@ -685,7 +727,9 @@ mod tests {
         let mut history = History::default();
         let mut snapshot = Snapshot::default();
         for (second, total) in [(100, 0), (101, 3), (102, 3), (103, 10), (110, 12)] {
-            snapshot.functions = vec![function("f", total, (total % 4) as u32)];
+            let mut f = function("f", total, 0);
+            f.stats.environments = (total % 4) as u32;
+            snapshot.functions = vec![f];
             history.record(second, &snapshot);
         }
         let v = history.query(&query("weir_invocations_total", Scope::Function("f".into()), 60)).unwrap();
@@ -696,9 +740,72 @@ mod tests {
         assert_eq!(got[3], (103, 7.0));
         assert_eq!(got[10], (110, 2.0));
         assert_eq!(got[5], (105, 0.0), "a skipped second saw no increase");
-        let c = points(&history.query(&query("weir_concurrent_executions", Scope::Function("f".into()), 60)).unwrap());
+        let c = points(&history.query(&query("weir_environments", Scope::Function("f".into()), 60)).unwrap());
         assert_eq!(c[5], (105, 2.0), "a skipped second keeps the gauge's value");
         assert_eq!(c[10], (110, 0.0));
+    }
+
+    /// A function at 100 rps × 5 ms is rarely busy at the instant of a
+    /// sample: its concurrency points are the peak since the previous one.
+    #[test]
+    fn concurrency_points_are_the_peak_since_the_previous_sample() {
+        let mut history = History::default();
+        let sample = |concurrent: u32, peak: u32, account_peak: u32| {
+            let mut f = function("f", 0, concurrent);
+            f.concurrency_peak = Some(peak);
+            Snapshot { functions: vec![f], account_concurrency_peak: Some(account_peak), ..Default::default() }
+        };
+        history.record(100, &sample(0, 0, 0));
+        history.record(101, &sample(0, 3, 4));
+        history.record(102, &sample(1, 1, 1));
+        history.record(106, &sample(0, 2, 2));
+        let scope = Scope::Function("f".into());
+        let v = history.query(&query("weir_concurrent_executions", scope, 60)).unwrap();
+        assert_eq!(v["kind"], "maximum");
+        let expected = [(100, 0.0), (101, 3.0), (102, 1.0), (103, 2.0), (104, 2.0), (105, 2.0), (106, 2.0)];
+        assert_eq!(points(&v), expected, "skipped seconds take the peak of the window that covers them");
+        let account = points(&history.query(&query("weir_concurrent_executions", Scope::Account, 60)).unwrap());
+        assert_eq!(account[1], (101, 4.0));
+        assert_eq!(history.concurrency_sparkline("f", 7), vec![0, 3, 1, 2, 2, 2, 2], "weir top sees the burst");
+        // A snapshot without peaks (a scrape's) falls back to the value now.
+        history.record(107, &Snapshot { functions: vec![function("f", 0, 5)], ..Default::default() });
+        assert_eq!(history.concurrency_sparkline("f", 1), vec![5]);
+    }
+
+    #[test]
+    fn provisioned_concurrency_and_store_series() {
+        use weir_core::{ProvisionedState, ProvisionedStatus, Version};
+        let mut history = History::default();
+        let status = |requested, allocated| ProvisionedStatus {
+            version: Version::Published(1),
+            requested,
+            allocated,
+            state: ProvisionedState::InProgress,
+        };
+        let mut f = function("f", 0, 0);
+        let mut snapshot = Snapshot::default();
+        for (second, allocated, commit_ms, durable, background) in
+            [(10, 0, 0, 0, 0), (11, 2, 7, 3, 1), (12, 5, 10, 5, 1)]
+        {
+            f.provisioned = vec![("live".into(), status(4, allocated.min(4))), ("2".into(), status(1, allocated / 5))];
+            snapshot.functions = vec![f.clone()];
+            snapshot.store.commit_time = Duration::from_millis(commit_ms);
+            snapshot.store.durable_commits = durable;
+            snapshot.store.background_checkpoints = background;
+            snapshot.store.writer_checkpoints = second - 10;
+            history.record(second, &snapshot);
+        }
+        let of = |metric: &str, scope: Scope| points(&history.query(&query(metric, scope, 10)).unwrap());
+        let f = || Scope::Function("f".into());
+        assert_eq!(of("weir_provisioned_concurrency_requested", f()), [(10, 5.0), (11, 5.0), (12, 5.0)]);
+        assert_eq!(of("weir_provisioned_concurrency_allocated", f()), [(10, 0.0), (11, 2.0), (12, 5.0)]);
+        let commit = of("weir_store_commit_seconds_total", Scope::Account);
+        assert_eq!(commit.len(), 3);
+        assert!((commit[1].1 - 0.007).abs() < 1e-9 && (commit[2].1 - 0.003).abs() < 1e-9, "{commit:?}");
+        assert_eq!(of("weir_store_checkpoints_total", Scope::Account), [(10, 0.0), (11, 2.0), (12, 1.0)]);
+        let mut writer = query("weir_store_checkpoints_total", Scope::Account, 10);
+        writer.labels = vec![("kind".into(), "writer".into())];
+        assert_eq!(points(&history.query(&writer).unwrap()), [(10, 0.0), (11, 1.0), (12, 1.0)]);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The telemetry endpoints.
 //!
 //! - `GET /metrics`: Prometheus text exposition (format 0.0.4).
-//! - `GET /_weir/metrics/history?metric=NAME[&function=F|&queue=Q|&event_source_mapping=UUID][&stat=avg|p50|p99][&reason=R][&seconds=N]`:
+//! - `GET /_weir/metrics/history?metric=NAME[&function=F|&queue=Q|&event_source_mapping=UUID][&stat=avg|p50|p99][&reason=R][&kind=K][&seconds=N]`:
 //!   one series, a point per second (`[epoch_s, value]`) for the last N
 //!   seconds (default 300, at most 3,600). Counters give the increase
-//!   during each second; statistics have points only for seconds that saw
-//!   observations. Without `metric`: the list of series and subjects.
+//!   during each second; concurrency the highest value since the previous
+//!   point; statistics have points only for seconds that saw observations.
+//!   Without `metric`: the list of series and subjects.
 //! - `GET /_weir/metrics/summary[?window=5][&sparkline_seconds=60][&sparklines=a,b]`:
 //!   one frame of `weir top` (see [`super::summary::Summary`]).
 //!
@@ -52,7 +53,10 @@ pub async fn history(State(node): State<Arc<Node>>, params: Params) -> Response 
         metric: metric.clone(),
         scope,
         stat: params.get("stat").cloned(),
-        labels: params.get("reason").map(|r| vec![("reason".to_owned(), r.clone())]).unwrap_or_default(),
+        labels: ["reason", "kind"]
+            .into_iter()
+            .filter_map(|label| params.get(label).map(|v| (label.to_owned(), v.clone())))
+            .collect(),
         seconds,
     };
     match node.telemetry.history_query(&node, &query).await {

@@ -126,7 +126,7 @@ impl Telemetry {
         if !due(self, second) {
             return;
         }
-        let mut snapshot = Snapshot::collect(node).await;
+        let mut snapshot = Snapshot::sample(node).await;
         snapshot.environments_resident_bytes = self.resident();
         let history_bytes = {
             let mut history = self.history();

@@ -25,6 +25,9 @@ use crate::esm::MappingCounters;
 pub struct Snapshot {
     pub epoch_ms: u64,
     pub account: AccountStats,
+    /// The account's highest concurrency since the previous sample (only in
+    /// the sampler's snapshots, see [`Snapshot::sample`]).
+    pub account_concurrency_peak: Option<u32>,
     /// Live functions, in creation order.
     pub functions: Vec<FunctionSnapshot>,
     /// Queues, by name.
@@ -43,6 +46,9 @@ pub struct FunctionSnapshot {
     pub name: String,
     /// The core's exact counters and gauges.
     pub stats: FunctionStats,
+    /// Highest concurrency since the previous sample (only in the
+    /// sampler's snapshots, see [`Snapshot::sample`]).
+    pub concurrency_peak: Option<u32>,
     /// (qualifier, status) of each provisioned concurrency configuration.
     pub provisioned: Vec<(String, ProvisionedStatus)>,
     /// REPORT durations; `None` until the function has run.
@@ -97,13 +103,26 @@ fn non_empty(counts: HistogramCounts) -> Option<Box<HistogramCounts>> {
 }
 
 impl Snapshot {
-    /// Reads every source now.
+    /// Reads every source now (`GET /metrics`).
     pub async fn collect(node: &Node) -> Snapshot {
+        Snapshot::read(node, false).await
+    }
+
+    /// Reads every source now, and each concurrency's peak since the
+    /// previous sample, starting the next window (the core keeps one window
+    /// per function and one for the account: only the history's sampler
+    /// may call this).
+    pub async fn sample(node: &Node) -> Snapshot {
+        Snapshot::read(node, true).await
+    }
+
+    async fn read(node: &Node, take_peaks: bool) -> Snapshot {
         let epoch_ms = node.clock.epoch_ms();
-        let (account, core_functions) = node.engine.read(|core| {
+        let (account, account_concurrency_peak, core_functions) = node.engine.read(|core| {
             let mut functions = Vec::new();
             for id in core.function_ids() {
                 let (Some(name), Some(stats)) = (core.function_name(id), core.function_stats(id)) else { continue };
+                let peak = if take_peaks { core.take_concurrency_peak(id) } else { None };
                 let provisioned = if stats.provisioned_concurrency > 0 {
                     core.provisioned_qualifiers(id)
                         .into_iter()
@@ -112,14 +131,15 @@ impl Snapshot {
                 } else {
                     Vec::new()
                 };
-                functions.push((id, name.to_owned(), stats, provisioned));
+                functions.push((id, name.to_owned(), stats, peak, provisioned));
             }
-            (core.account_stats(), functions)
+            let account_peak = take_peaks.then(|| core.take_account_concurrency_peak());
+            (core.account_stats(), account_peak, functions)
         });
         let asynchronous: HashMap<String, _> = node.metrics.asynchronous_all().into_iter().collect();
         let functions = core_functions
             .into_iter()
-            .map(|(id, name, stats, provisioned)| {
+            .map(|(id, name, stats, concurrency_peak, provisioned)| {
                 let observed = node.engine.observations.get(id);
                 let asynchronous = asynchronous.get(&name).map_or_else(AsyncSnapshot::default, |c| AsyncSnapshot {
                     events_received: c.events_received.load(Ordering::Relaxed),
@@ -134,6 +154,7 @@ impl Snapshot {
                     max_memory_used_mb: observed.map_or(0, |o| o.max_memory_used_mb.load(Ordering::Relaxed)),
                     name,
                     stats,
+                    concurrency_peak,
                     provisioned,
                     asynchronous,
                 }
@@ -187,6 +208,7 @@ impl Snapshot {
         Snapshot {
             epoch_ms,
             account,
+            account_concurrency_peak,
             functions,
             queues,
             mappings,
