@@ -5,6 +5,11 @@
 //! `shared/spec/lambda-semantics.md` §14 on 2026-11-25 (sources there:
 //! the AWS Lambda pricing page [S54]; per-GB-second figures from
 //! third-party tables derived from the AWS Price List [S98], [S101]).
+//! The Arm provisioned-concurrency prices were checked on 2026-11-26
+//! against the AWS Price List API's `AWSLambda` offer for us-east-1
+//! (usage types `Lambda-Provisioned-Concurrency-ARM`, SKU MV7PTBS82AVCMXJJ,
+//! and `Lambda-Provisioned-GB-Second-ARM`, SKU 3Z4YRQ6XJRDK27UP), the
+//! figures behind the Arm tab of <https://aws.amazon.com/lambda/pricing/>.
 //! Not modelled: the free tier (1M requests and 400,000 GB-s a month),
 //! volume tier discounts (beyond 6 billion GB-s a month), ephemeral
 //! storage beyond 512 MB, and data transfer.
@@ -13,8 +18,8 @@ use serde::Serialize;
 
 use crate::scenario::Architecture;
 
-/// The date the prices below were recorded.
-pub const PRICES_AS_OF: &str = "2026-11-25";
+/// The date the prices below were last checked.
+pub const PRICES_AS_OF: &str = "2026-11-26";
 pub const PRICES_REGION: &str = "us-east-1";
 
 /// USD per request (x86 and Arm): $0.20 per million [S54].
@@ -27,9 +32,12 @@ pub const PRICE_PER_GB_SECOND_ARM: f64 = 0.000_013_333_4;
 pub const PRICE_PER_PROVISIONED_GB_SECOND_X86: f64 = 0.000_004_166_7;
 /// USD per GB-second of duration on provisioned environments, x86 [S101].
 pub const PRICE_PER_PROVISIONED_DURATION_GB_SECOND_X86: f64 = 0.000_009_722_2;
-/// Arm provisioned prices are not in the spec: estimated as the x86 ones
-/// times Arm's on-demand discount (0.0000133334 / 0.0000166667 = 0.8).
-pub const ARM_PROVISIONED_FACTOR: f64 = 0.8;
+/// USD per GB-second of provisioned concurrency configured, Arm (AWS Price
+/// List, `Lambda-Provisioned-Concurrency-ARM`, us-east-1, 2026-11-26).
+pub const PRICE_PER_PROVISIONED_GB_SECOND_ARM: f64 = 0.000_003_333_4;
+/// USD per GB-second of duration on provisioned environments, Arm (AWS
+/// Price List, `Lambda-Provisioned-GB-Second-ARM`, us-east-1, 2026-11-26).
+pub const PRICE_PER_PROVISIONED_DURATION_GB_SECOND_ARM: f64 = 0.000_007_777_8;
 /// Provisioned concurrency is billed in periods rounded up to 5 minutes [S54].
 pub const PROVISIONED_BILLING_PERIOD_S: f64 = 300.0;
 
@@ -73,11 +81,9 @@ pub fn estimate(usage: &Usage) -> Cost {
         Architecture::X86_64 => {
             (PRICE_PER_GB_SECOND_X86, PRICE_PER_PROVISIONED_GB_SECOND_X86, PRICE_PER_PROVISIONED_DURATION_GB_SECOND_X86)
         }
-        Architecture::Arm64 => (
-            PRICE_PER_GB_SECOND_ARM,
-            PRICE_PER_PROVISIONED_GB_SECOND_X86 * ARM_PROVISIONED_FACTOR,
-            PRICE_PER_PROVISIONED_DURATION_GB_SECOND_X86 * ARM_PROVISIONED_FACTOR,
-        ),
+        Architecture::Arm64 => {
+            (PRICE_PER_GB_SECOND_ARM, PRICE_PER_PROVISIONED_GB_SECOND_ARM, PRICE_PER_PROVISIONED_DURATION_GB_SECOND_ARM)
+        }
     };
     let requests_usd = usage.requests as f64 * PRICE_PER_REQUEST;
     let duration_usd = usage.on_demand_billed_ms as f64 / 1e3 * gb * duration_price
@@ -115,5 +121,22 @@ mod tests {
         let cost = estimate(&usage);
         let expected = 10.0 * 600.0 * PRICE_PER_PROVISIONED_GB_SECOND_X86;
         assert!((cost.provisioned_usd - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn arm_provisioned_concurrency_uses_the_published_arm_prices() {
+        // One hour of 10 × 1 GB Arm environments configured, and 3,600 GB-s
+        // of duration on them: $0.0000033334 and $0.0000077778 per GB-s.
+        let usage = Usage {
+            memory_mb: 1024,
+            architecture: Architecture::Arm64,
+            provisioned_concurrency: 10,
+            provisioned_seconds: 3_600.0,
+            provisioned_billed_ms: 3_600_000,
+            ..Usage::default()
+        };
+        let cost = estimate(&usage);
+        assert!((cost.provisioned_usd - 36_000.0 * 0.000_003_333_4).abs() < 1e-9, "{cost:?}");
+        assert!((cost.duration_usd - 3_600.0 * 0.000_007_777_8).abs() < 1e-9, "{cost:?}");
     }
 }

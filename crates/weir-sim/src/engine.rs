@@ -739,8 +739,18 @@ impl<'a> Engine<'a> {
     // ---- SQS event source mappings ---------------------------------------------
 
     /// Handles work that effects asked for, outside the effect drain:
-    /// capacity notifications and pollers whose queue changed.
+    /// capacity notifications and pollers whose queue changed. Called after
+    /// every step and usually with nothing to do, so that check is inlined
+    /// and the work is not.
+    #[inline]
     fn settle(&mut self) {
+        if !self.woken_functions.is_empty() || !self.dirty_queues.is_empty() {
+            self.settle_work();
+        }
+    }
+
+    #[inline(never)]
+    fn settle_work(&mut self) {
         while !self.woken_functions.is_empty() || !self.dirty_queues.is_empty() {
             for function in std::mem::take(&mut self.woken_functions) {
                 let index = self.by_core[function.as_u32() as usize] as usize;
@@ -954,7 +964,10 @@ impl<'a> Engine<'a> {
 
     // ---- per-second series -------------------------------------------------------
 
-    /// Closes every second that ends at or before `at`.
+    /// Closes every second that ends at or before `at`. Called every step,
+    /// a second ends about once per 10,000 of them at 10,000 rps: the check
+    /// is inlined, the work is not.
+    #[inline]
     fn emit_ticks_through(&mut self, at: u64) {
         while self.next_tick <= at {
             self.tick();
@@ -962,6 +975,7 @@ impl<'a> Engine<'a> {
         }
     }
 
+    #[inline(never)]
     fn tick(&mut self) {
         let tick = Instant::from_nanos(self.next_tick);
         self.series.account.push(f64::from(self.account_peak_in_second));

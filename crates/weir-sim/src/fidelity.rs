@@ -1,9 +1,9 @@
 //! The simulator's side of the fidelity check: run a small scenario (see
 //! `examples/simulate/fidelity.toml`: 50 rps for 20 s of a 200 ms handler
 //! with reserved concurrency 8) and state what the real server should show.
-//! The server side (driving `weir serve` with the same traffic and reading
-//! its metrics) compares its observations with [`FidelityPrediction`] via
-//! [`FidelityPrediction::agrees_with`].
+//! The server side, `crates/weir/tests/it/fidelity.rs`, drives `weir serve`
+//! with the same traffic, reads its metrics and compares them with a
+//! [`FidelityPrediction`] via [`FidelityPrediction::agrees_with`].
 
 use std::path::{Path, PathBuf};
 

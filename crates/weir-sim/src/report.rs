@@ -86,6 +86,14 @@ pub struct Latency {
     pub max: f64,
 }
 
+impl Latency {
+    /// One of its figures for the terminal table: "-" when nothing was
+    /// measured (not 0.0, which would read as instant).
+    fn cell(&self, ms: f64) -> String {
+        if self.count == 0 { "-".to_owned() } else { format!("{ms:.1}") }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct QueueReport {
     pub name: String,
@@ -228,8 +236,8 @@ impl Report {
             "arith conc".to_owned(),
             "throttles (acct/reserved/rate)".to_owned(),
             "cold starts".to_owned(),
-            "p50 ms".to_owned(),
-            "p99 ms".to_owned(),
+            "sync p50 ms".to_owned(),
+            "sync p99 ms".to_owned(),
             "errors".to_owned(),
         ]];
         for f in &self.functions {
@@ -249,8 +257,8 @@ impl Report {
                     t("FunctionInvocationRateLimitExceeded")
                 ),
                 f.cold_starts.to_string(),
-                format!("{:.1}", f.latency_ms.p50),
-                format!("{:.1}", f.latency_ms.p99),
+                f.latency_ms.cell(f.latency_ms.p50),
+                f.latency_ms.cell(f.latency_ms.p99),
                 format!("{} ({} timeouts)", f.errors, f.timeouts),
             ]);
         }
@@ -267,7 +275,8 @@ impl Report {
                 "peak oldest age s".to_owned(),
                 "peak pollers".to_owned(),
                 "batch throttles".to_owned(),
-                "p99 msg latency ms".to_owned(),
+                "msg latency p50 ms".to_owned(),
+                "msg latency p99 ms".to_owned(),
             ]];
             for q in &self.queues {
                 rows.push(vec![
@@ -280,7 +289,8 @@ impl Report {
                     format!("{:.1}", q.peak_oldest_age_s),
                     q.peak_poller_concurrency.to_string(),
                     q.batch_throttles.to_string(),
-                    format!("{:.1}", q.message_latency_ms.p99),
+                    q.message_latency_ms.cell(q.message_latency_ms.p50),
+                    q.message_latency_ms.cell(q.message_latency_ms.p99),
                 ]);
             }
             table(&mut out, &rows);
@@ -304,6 +314,13 @@ impl Report {
                 ]);
             }
             table(&mut out, &rows);
+        }
+        if self.functions.iter().any(|f| f.latency_ms.count == 0 && f.invocations > 0) {
+            let _ = writeln!(
+                out,
+                "\nsync p50/p99: synchronous requests as callers see them; \"-\": none (a queue-fed function's \
+                 latency is its queue's message latency, send to delete)"
+            );
         }
         let a = &self.account;
         let _ = writeln!(

@@ -212,6 +212,30 @@ fn a_queue_with_maximum_concurrency_ten_backs_up_and_its_oldest_age_grows_linear
     assert!((depth_slope - 100.0).abs() < 5.0, "depth slope {depth_slope}");
 }
 
+#[test]
+fn a_queue_fed_function_shows_no_sync_latency_and_its_queue_shows_send_to_delete() {
+    let report = run(&backed_up_queue());
+    let worker = report.function("worker").unwrap();
+    assert!(worker.invocations > 0);
+    assert_eq!(worker.latency_ms.count, 0, "no synchronous request reached it");
+    let jobs = report.queue("jobs").unwrap();
+    assert!(jobs.message_latency_ms.p50 >= 1_000.0, "send to delete includes the 1 s batch");
+    let table = report.to_table();
+    let cells = |first: &str| -> Vec<String> {
+        let line = table.lines().find(|l| l.starts_with(first)).unwrap_or_else(|| panic!("no {first} row:\n{table}"));
+        line.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
+    };
+    let header = cells("function");
+    let worker_row = cells("worker");
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name}: {header:?}"));
+    assert_eq!(worker_row[column("sync p50 ms")], "-", "not 0.0:\n{table}");
+    assert_eq!(worker_row[column("sync p99 ms")], "-", "not 0.0:\n{table}");
+    let queue_header = cells("queue");
+    let jobs_row = cells("jobs ");
+    let p50 = jobs_row[queue_header.iter().position(|h| h == "msg latency p50 ms").unwrap()].parse::<f64>().unwrap();
+    assert!((p50 - jobs.message_latency_ms.p50).abs() < 0.1, "{table}");
+}
+
 /// Least-squares slope over (index, value) and the largest residual.
 fn linear_fit(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
