@@ -242,6 +242,7 @@ impl Collector for SnapshotCollector {
         family(&mut e, &ESM_THROTTLED_BATCHES, |m| per_mapping(m, ms, |m, x| counter(m, x.throttled)))?;
         family(&mut e, &ESM_DELETED_MESSAGES, |m| per_mapping(m, ms, |m, x| counter(m, x.deleted)))?;
         family(&mut e, &ESM_FILTERED_OUT_MESSAGES, |m| per_mapping(m, ms, |m, x| counter(m, x.filtered_out)))?;
+        family(&mut e, &ESM_DEAD_LETTERED_MESSAGES, |m| per_mapping(m, ms, |m, x| counter(m, x.dead_lettered)))?;
         family(&mut e, &ESM_CONCURRENCY_LIMIT, |m| per_mapping(m, ms, |m, x| gauge(m, x.concurrency_limit)))?;
         family(&mut e, &ESM_IN_FLIGHT_BATCHES, |m| per_mapping(m, ms, |m, x| gauge(m, x.in_flight)))?;
         Ok(())

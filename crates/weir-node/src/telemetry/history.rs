@@ -173,6 +173,7 @@ pub const MAPPING_SERIES: &[SeriesDef] = &[
     counter("weir_event_source_mapping_throttled_batches_total"),
     counter("weir_event_source_mapping_deleted_messages_total"),
     counter("weir_event_source_mapping_filtered_out_messages_total"),
+    counter("weir_event_source_mapping_dead_lettered_messages_total"),
     gauge("weir_event_source_mapping_concurrency_limit"),
     gauge("weir_event_source_mapping_in_flight_batches"),
 ];
@@ -502,6 +503,7 @@ impl History {
                 Raw::Total(m.throttled),
                 Raw::Total(m.deleted),
                 Raw::Total(m.filtered_out),
+                Raw::Total(m.dead_lettered),
                 Raw::Gauge(m.concurrency_limit),
                 Raw::Gauge(m.in_flight),
             ];

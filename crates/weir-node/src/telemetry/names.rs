@@ -494,6 +494,14 @@ family!(
     "Messages no filter of the mapping's FilterCriteria matched, deleted without invoking (Lambda's FilteredOutEventCount)."
 );
 family!(
+    ESM_DEAD_LETTERED_MESSAGES,
+    "weir_event_source_mapping_dead_lettered_messages_total",
+    Counter,
+    M,
+    None,
+    "Messages the poller's receives moved to the queue's dead-letter queue (maxReceiveCount reached)."
+);
+family!(
     ESM_CONCURRENCY_LIMIT,
     "weir_event_source_mapping_concurrency_limit",
     Gauge,
@@ -568,6 +576,7 @@ pub const ALL: &[Family] = &[
     ESM_THROTTLED_BATCHES,
     ESM_DELETED_MESSAGES,
     ESM_FILTERED_OUT_MESSAGES,
+    ESM_DEAD_LETTERED_MESSAGES,
     ESM_CONCURRENCY_LIMIT,
     ESM_IN_FLIGHT_BATCHES,
 ];

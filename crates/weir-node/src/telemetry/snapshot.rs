@@ -94,6 +94,7 @@ pub struct MappingSnapshot {
     pub throttled: u64,
     pub deleted: u64,
     pub filtered_out: u64,
+    pub dead_lettered: u64,
     pub concurrency_limit: u64,
     pub in_flight: u64,
 }
@@ -197,6 +198,7 @@ impl Snapshot {
                     throttled: read(|c| &c.throttled),
                     deleted: read(|c| &c.deleted),
                     filtered_out: read(|c| &c.filtered_out),
+                    dead_lettered: read(|c| &c.dead_lettered),
                     concurrency_limit: read(|c| &c.concurrency_limit),
                     in_flight: read(|c| &c.in_flight),
                     function_name: record.function_name,

@@ -150,6 +150,15 @@ async fn the_seed_scenario_2000_messages_through_a_worker_with_reserved_concurre
     runs.dedup();
     assert!(max_overlap(&runs) <= 50, "concurrency {} above reserved 50", max_overlap(&runs));
 
+    // The mapping's own count of what its receives sent to the DLQ.
+    let metrics = weir.call("GET", "/metrics", &[], "").await.text();
+    let dead_lettered = metrics
+        .lines()
+        .find(|l| l.starts_with("weir_event_source_mapping_dead_lettered_messages_total{") && l.contains(&uuid))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|v| v.parse::<f64>().unwrap());
+    assert_eq!(dead_lettered, Some(20.0), "{metrics}");
+
     let got = weir.call("GET", &format!("/2015-03-31/event-source-mappings/{uuid}"), &[], "").await.json();
     assert_eq!(got["State"], "Enabled");
     assert_eq!(got["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
