@@ -441,7 +441,7 @@ async fn provisioned_concurrency_metrics_follow_the_alias() {
     let ok = eventually(Duration::from_secs(5), async || {
         gauge_now("weir_provisioned_concurrency_requested").await.last() == Some(&1.0)
             && gauge_now("weir_provisioned_concurrency_allocated").await.last() == Some(&1.0)
-            && gauge_now("weir_concurrent_executions").await.iter().any(|&v| v == 2.0)
+            && gauge_now("weir_concurrent_executions").await.contains(&2.0)
     })
     .await;
     assert!(ok, "history of pc: {:?}", gauge_now("weir_concurrent_executions").await);
