@@ -229,6 +229,10 @@ pub(crate) struct Env {
     pub idle_timer: Option<Instant>,
     /// When its armed invocation-timeout timer fires, if one is armed.
     pub timeout_timer: Option<Instant>,
+    /// Its on-demand init outlived the 10 s limit and goes on within its
+    /// first invocation, bounded by the function timeout (Lambda's retried
+    /// init, spec §6.3).
+    pub init_extended: bool,
 }
 
 /// Where an environment sits, copied out so the controller can update its

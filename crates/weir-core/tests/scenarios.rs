@@ -378,13 +378,30 @@ fn a_failed_init_fails_its_invocation_and_counts_as_an_error() {
 }
 
 #[test]
-fn init_that_never_finishes_is_cut_at_the_init_limit() {
+fn init_that_never_finishes_is_cut_after_the_init_limit_and_the_function_timeout() {
+    // Lambda: an on-demand init over 10 s is retried within the first
+    // invocation, bounded by the function timeout (60 s here).
     let mut h = Harness::new(ControllerConfig::default());
-    let f = h.function("hangs", Behaviour { init: Duration::from_secs(3600), ..Behaviour::default() });
+    let settings = RuntimeSettings { timeout: Duration::from_secs(60), ..RuntimeSettings::default() };
+    let f = h.function_with("hangs", settings, Behaviour { init: Duration::from_secs(3600), ..Behaviour::default() });
     let id = Harness::admitted_ids(h.invoke(f)).unwrap();
     h.advance(Duration::from_secs(11));
-    assert_eq!(h.failures, vec![(id, InvocationFailure::InitTimedOut { limit: Duration::from_secs(10) })]);
+    assert_eq!(h.failures, vec![], "past 10 s the init goes on for the invocation");
+    h.advance(Duration::from_secs(60));
+    assert_eq!(h.failures, vec![(id, InvocationFailure::TimedOut { timeout: Duration::from_secs(60) })]);
     assert_eq!(h.stops(StopReason::InitTimedOut), 1);
+}
+
+#[test]
+fn an_init_longer_than_ten_seconds_serves_its_invocation_within_the_function_timeout() {
+    let mut h = Harness::new(ControllerConfig::default());
+    let settings = RuntimeSettings { timeout: Duration::from_secs(60), ..RuntimeSettings::default() };
+    let f = h.function_with("slow", settings, Behaviour { init: Duration::from_secs(12), ..Behaviour::default() });
+    Harness::admitted_ids(h.invoke(f)).unwrap();
+    h.advance(Duration::from_secs(13));
+    assert_eq!(h.failures, vec![]);
+    let stats = h.core.function_stats(f).unwrap();
+    assert_eq!((stats.invocations, stats.errors, stats.cold_starts), (1, 0, 1));
 }
 
 #[test]

@@ -47,10 +47,7 @@ impl Controller {
         }
         match timer {
             Timer::InvocationTimeout(env) => self.timeouts_due(now, env),
-            Timer::InitDeadline(env) => {
-                let limit = self.init_limit(env);
-                self.env_init_failed(env, InvocationFailure::InitTimedOut { limit }, StopReason::InitTimedOut)
-            }
+            Timer::InitDeadline(env) => self.init_deadline(now, env),
             Timer::Idle(env) => self.idle_due(now, env),
             Timer::HostWait(invocation) => self.host_wait_expired(invocation),
             Timer::HostRetry => self.pump_host(now),
@@ -90,6 +87,7 @@ impl Controller {
             timeout_timer: None,
             listed: false,
             timeout: settings.timeout,
+            init_extended: false,
         }));
         let limit = match init_type {
             InitType::OnDemand => self.config.init_timeout_on_demand,
@@ -98,6 +96,26 @@ impl Controller {
         self.timers.push(now + limit, Timer::InitDeadline(env));
         self.effects.push_back(Effect::SpawnEnv { env, function: function_id, version, init_type });
         env
+    }
+
+    /// An init reached its limit. Lambda retries an on-demand init that
+    /// outlives 10 s within the first invocation, bounded by the function
+    /// timeout; weir lets the same init go on for that long (the function
+    /// gets what it would get after a retry, without paying the init twice).
+    fn init_deadline(&mut self, now: Instant, env_id: EnvId) {
+        let Some(env) = self.envs.get_mut(env_id.0) else { return };
+        if env.init_type == InitType::OnDemand && env.bound.is_some() && !env.init_extended {
+            env.init_extended = true;
+            let deadline = now + env.timeout;
+            self.timers.push(deadline, Timer::InitDeadline(env_id));
+            return;
+        }
+        let failure = if env.init_extended {
+            InvocationFailure::TimedOut { timeout: env.timeout }
+        } else {
+            InvocationFailure::InitTimedOut { limit: self.init_limit(env_id) }
+        };
+        self.env_init_failed(env_id, failure, StopReason::InitTimedOut)
     }
 
     fn init_limit(&self, env: EnvId) -> Duration {

@@ -201,3 +201,32 @@ def handler(event, context):
     let remaining = r.json().as_i64().unwrap();
     assert!(remaining > 2_500, "{remaining} ms left of 3 s after a 1.5 s init");
 }
+
+/// Lambda retries an on-demand init that outlives 10 s within the first
+/// invocation, bounded by the function timeout: the invocation succeeds.
+/// (Manual clock: the platform's 10 s pass while the real init takes 2 s.)
+#[tokio::test]
+async fn an_init_beyond_ten_seconds_still_serves_its_invocation_within_the_timeout() {
+    const SLOW_INIT: &str = r#"
+import time
+time.sleep(2)
+
+def handler(event, context):
+    return "ready"
+"#;
+    let weir = std::sync::Arc::new(Weir::start(&["--clock", "manual"]));
+    let mut spec = python_function("slowstart", SLOW_INIT);
+    spec["Timeout"] = json!(60);
+    weir.create_function(spec).await;
+    let invoking = tokio::spawn({
+        let weir = weir.clone();
+        async move { weir.invoke("slowstart", json!({})).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let r = weir.json("POST", "/_weir/clock/advance", json!({"seconds": 11})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = invoking.await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("x-amz-function-error"), None, "{}", answer.text());
+    assert_eq!(answer.json(), json!("ready"));
+}
