@@ -379,3 +379,38 @@ async fn advancing_the_manual_clock_never_runs_a_running_event_twice() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(records(&files.path("slow.jsonl")).len(), 1, "the event ran once");
 }
+
+/// A throttled event is not dropped: it waits (Lambda's backoff from 1 s)
+/// and runs once capacity returns. Here the scaling rate allows one new
+/// environment per 10 s and the first event holds it.
+#[tokio::test]
+async fn a_throttled_event_backs_off_and_runs_when_capacity_returns() {
+    let files = Files::new();
+    let weir = Weir::start(&["--clock", "manual", "--scaling-rate", "1", "--scaling-window", "10s"]);
+    recorder(&weir, "narrow", &files.path("narrow.jsonl")).await;
+    event(&weir, "narrow", json!({"n": 1, "sleep": 1})).await;
+    event(&weir, "narrow", json!({"n": 2})).await;
+    // The first runs; the second found no environment and no rate to start one.
+    let first = wait_for_records(&files.path("narrow.jsonl"), 1).await;
+    assert_eq!(first[0]["event"]["n"], 1);
+    until_scheduled(&weir, "narrow", 1).await;
+    let metrics = weir.call("GET", "/metrics", &[], "").await.text();
+    let throttled = metrics.lines().any(|l| {
+        l.starts_with("weir_throttles_total{")
+            && l.contains("FunctionInvocationRateLimitExceeded")
+            && l.contains("narrow")
+            && !l.ends_with(" 0")
+    });
+    assert!(throttled, "the second event was throttled by the scaling rate:\n{metrics}");
+    // Once the first is done, its 1 s backoff passes: it runs on the first
+    // environment, now free.
+    let first_done = eventually(Duration::from_secs(10), async || {
+        weir.call("GET", "/_weir/async/narrow", &[], "").await.json()["running"] == 0
+    })
+    .await;
+    assert!(first_done);
+    advance(&weir, 2).await;
+    let both = wait_for_records(&files.path("narrow.jsonl"), 2).await;
+    assert_eq!(both[1]["event"]["n"], 2);
+    assert_eq!(weir.call("GET", "/_weir/async/narrow", &[], "").await.json()["dropped"], 0);
+}
