@@ -66,9 +66,9 @@ impl Status {
     }
 }
 
-/// A task as persisted.
-#[derive(Debug, Serialize, Deserialize)]
-struct TaskRecord {
+/// What a task is: fixed when it starts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TaskInfo {
     id: String,
     handle: String,
     source_arn: String,
@@ -78,20 +78,20 @@ struct TaskRecord {
     rate_per_second: Option<i64>,
     started_ms: u64,
     to_move: u64,
+}
+
+/// A task as persisted: what it is and how far it got.
+#[derive(Debug, Serialize, Deserialize)]
+struct TaskRecord {
+    #[serde(flatten)]
+    info: TaskInfo,
     moved: u64,
     status: String,
     failure_reason: Option<String>,
 }
 
 struct MoveTask {
-    id: String,
-    handle: String,
-    source_arn: String,
-    destination_arn: Option<String>,
-    target_arn: String,
-    rate_per_second: Option<i64>,
-    started_ms: u64,
-    to_move: u64,
+    info: TaskInfo,
     moved: AtomicU64,
     cancel: AtomicBool,
     status: Mutex<Status>,
@@ -109,14 +109,7 @@ impl MoveTask {
     fn record(&self) -> TaskRecord {
         let status = self.status();
         TaskRecord {
-            id: self.id.clone(),
-            handle: self.handle.clone(),
-            source_arn: self.source_arn.clone(),
-            destination_arn: self.destination_arn.clone(),
-            target_arn: self.target_arn.clone(),
-            rate_per_second: self.rate_per_second,
-            started_ms: self.started_ms,
-            to_move: self.to_move,
+            info: self.info.clone(),
             moved: self.moved.load(Ordering::Relaxed),
             status: status.name().to_owned(),
             failure_reason: match status {
@@ -129,14 +122,7 @@ impl MoveTask {
     fn from_record(record: TaskRecord) -> MoveTask {
         MoveTask {
             status: Mutex::new(Status::from_record(&record.status, record.failure_reason)),
-            id: record.id,
-            handle: record.handle,
-            source_arn: record.source_arn,
-            destination_arn: record.destination_arn,
-            target_arn: record.target_arn,
-            rate_per_second: record.rate_per_second,
-            started_ms: record.started_ms,
-            to_move: record.to_move,
+            info: record.info,
             moved: AtomicU64::new(record.moved),
             cancel: AtomicBool::new(false),
         }
@@ -145,7 +131,7 @@ impl MoveTask {
     /// Saves the task's current state.
     async fn persist(&self, node: &Node) -> Result<(), AwsError> {
         let value = Bytes::from(serde_json::to_vec(&self.record()).expect("task records serialise"));
-        let op = CatalogOp::Put { kind: CATALOG_KIND.into(), key: self.id.clone(), value, expect: Expect::Any };
+        let op = CatalogOp::Put { kind: CATALOG_KIND.into(), key: self.info.id.clone(), value, expect: Expect::Any };
         node.control.store.catalog_apply(vec![op]).await.map_err(|e| errors::internal(e.to_string()))?;
         Ok(())
     }
@@ -154,25 +140,25 @@ impl MoveTask {
     async fn finish(&self, node: &Node, status: Status) {
         self.set_status(status);
         if let Err(err) = self.persist(node).await {
-            tracing::warn!(task = self.id, error = %err, "saving a finished message move task failed");
+            tracing::warn!(task = self.info.id, error = %err, "saving a finished message move task failed");
         }
     }
 
     fn entry(&self) -> MessageMoveTaskEntry {
         let status = self.status();
         MessageMoveTaskEntry {
-            task_handle: (status == Status::Running).then(|| self.handle.clone()),
+            task_handle: (status == Status::Running).then(|| self.info.handle.clone()),
             status: status.name(),
-            source_arn: self.source_arn.clone(),
-            destination_arn: self.destination_arn.clone(),
-            max_number_of_messages_per_second: self.rate_per_second,
+            source_arn: self.info.source_arn.clone(),
+            destination_arn: self.info.destination_arn.clone(),
+            max_number_of_messages_per_second: self.info.rate_per_second,
             approximate_number_of_messages_moved: self.moved.load(Ordering::Relaxed),
-            approximate_number_of_messages_to_move: self.to_move,
+            approximate_number_of_messages_to_move: self.info.to_move,
             failure_reason: match status {
                 Status::Failed(reason) => Some(reason),
                 _ => None,
             },
-            started_timestamp: self.started_ms,
+            started_timestamp: self.info.started_ms,
         }
     }
 }
@@ -195,7 +181,7 @@ impl MoveTasks {
         if tasks.len() > REMEMBERED_TASKS {
             let finished = tasks.iter().position(|t| !matches!(t.status(), Status::Running | Status::Cancelling));
             if let Some(at) = finished {
-                return Some(tasks.remove(at).id.clone());
+                return Some(tasks.remove(at).info.id.clone());
             }
         }
         None
@@ -223,14 +209,14 @@ pub async fn resume(node: &Arc<Node>) {
             }
         })
         .collect();
-    tasks.sort_by_key(|task| task.started_ms);
+    tasks.sort_by_key(|task| task.info.started_ms);
     for task in tasks {
         let task = Arc::new(task);
         node.sqs.move_tasks.add(task.clone());
         match task.status() {
             Status::Running => {
-                let source = queue_id(node, &task.source_arn).await;
-                let target = queue_id(node, &task.target_arn).await;
+                let source = queue_id(node, &task.info.source_arn).await;
+                let target = queue_id(node, &task.info.target_arn).await;
                 match (source, target) {
                     (Some(source), Some(target)) => {
                         tokio::spawn(run(node.clone(), task, source, target));
@@ -306,7 +292,7 @@ pub async fn start_message_move_task(node: &Arc<Node>, body: &[u8]) -> Result<Ve
         return Err(errors::invalid_parameter_value("Source and destination queues must be of the same type."));
     }
     let running =
-        node.sqs.move_tasks.all().into_iter().any(|t| t.source_arn == source_arn && t.status() == Status::Running);
+        node.sqs.move_tasks.all().into_iter().any(|t| t.info.source_arn == source_arn && t.status() == Status::Running);
     if running {
         return Err(errors::invalid_parameter_value(
             "There is already a task running. Only one active task is allowed for a source queue arn at a given time.",
@@ -318,14 +304,16 @@ pub async fn start_message_move_task(node: &Arc<Node>, body: &[u8]) -> Result<Ve
     let handle = base64::engine::general_purpose::STANDARD
         .encode(serde_json::json!({ "taskId": task_id, "sourceArn": source_arn }).to_string());
     let task = Arc::new(MoveTask {
-        id: task_id,
-        handle: handle.clone(),
-        source_arn,
-        destination_arn: request.destination_arn,
-        target_arn: destination.meta.arn.clone(),
-        rate_per_second: rate,
-        started_ms: now,
-        to_move: stats.visible,
+        info: TaskInfo {
+            id: task_id,
+            handle: handle.clone(),
+            source_arn,
+            destination_arn: request.destination_arn,
+            target_arn: destination.meta.arn.clone(),
+            rate_per_second: rate,
+            started_ms: now,
+            to_move: stats.visible,
+        },
         moved: AtomicU64::new(0),
         cancel: AtomicBool::new(false),
         status: Mutex::new(Status::Running),
@@ -344,18 +332,18 @@ pub async fn start_message_move_task(node: &Arc<Node>, body: &[u8]) -> Result<Ve
 
 /// Moves the task's messages until all are moved, the source is empty, or it is cancelled.
 async fn run(node: Arc<Node>, task: Arc<MoveTask>, source: QueueId, destination: QueueId) {
-    let batch = task.rate_per_second.map_or(UNPACED_BATCH, |rate| rate as u32);
+    let batch = task.info.rate_per_second.map_or(UNPACED_BATCH, |rate| rate as u32);
     loop {
         if task.cancel.load(Ordering::Acquire) {
             task.finish(&node, Status::Cancelled).await;
             return;
         }
         let moved_so_far = task.moved.load(Ordering::Relaxed);
-        if moved_so_far >= task.to_move {
+        if moved_so_far >= task.info.to_move {
             task.finish(&node, Status::Completed).await;
             return;
         }
-        let step = batch.min((task.to_move - moved_so_far).min(u64::from(u32::MAX)) as u32);
+        let step = batch.min((task.info.to_move - moved_so_far).min(u64::from(u32::MAX)) as u32);
         let started = tokio::time::Instant::now();
         match node.control.store.move_messages(source, destination, step, node.clock.epoch_ms()).await {
             Ok(0) => {
@@ -374,7 +362,7 @@ async fn run(node: Arc<Node>, task: Arc<MoveTask>, source: QueueId, destination:
                 return;
             }
         }
-        if task.rate_per_second.is_some() {
+        if task.info.rate_per_second.is_some() {
             // Pacing is throughput, not queue semantics: real time.
             tokio::time::sleep_until(started + Duration::from_secs(1)).await;
         }
@@ -406,7 +394,7 @@ pub async fn list_message_move_tasks(node: &Node, body: &[u8]) -> Result<Vec<u8>
         .all()
         .iter()
         .rev()
-        .filter(|task| task.source_arn == source_arn)
+        .filter(|task| task.info.source_arn == source_arn)
         .take(limit)
         .map(|task| task.entry())
         .collect();
@@ -421,7 +409,7 @@ pub async fn cancel_message_move_task(node: &Node, body: &[u8]) -> Result<Vec<u8
         .move_tasks
         .all()
         .into_iter()
-        .find(|task| task.handle == handle)
+        .find(|task| task.info.handle == handle)
         .ok_or_else(|| errors::resource_not_found("Task does not exist."))?;
     {
         let mut status = task.status.lock().unwrap_or_else(|p| p.into_inner());

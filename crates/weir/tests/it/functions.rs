@@ -446,21 +446,8 @@ async fn the_readme_tour_works_with_the_aws_cli() {
     let event = files.path().join("event.json");
     std::fs::write(&event, r#"{"body": "{\"name\": \"weir\"}"}"#).unwrap();
     let out = files.path().join("out.json");
-    let aws = weir_testfns::test_venv().join("bin/aws");
     let endpoint = weir.endpoint.clone();
-    let run = move |args: &[&str]| -> serde_json::Value {
-        let output = std::process::Command::new(&aws)
-            .args(["--endpoint-url", &endpoint, "--output", "json", "lambda"])
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", "any")
-            .env("AWS_SECRET_ACCESS_KEY", "any")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("run aws");
-        assert!(output.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
-    };
+    let run = move |args: &[&str]| aws_cli(&endpoint, "lambda", args);
     let (zip_arg, event_arg) = (format!("fileb://{}", zip.display()), format!("fileb://{}", event.display()));
     let out_path = out.to_str().unwrap().to_string();
     let (created, invoked, reserved, settings) = tokio::task::spawn_blocking(move || {

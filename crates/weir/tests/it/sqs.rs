@@ -623,24 +623,8 @@ async fn redrive_moves_messages_to_the_dead_letter_queue_and_a_move_task_brings_
 #[tokio::test]
 async fn the_aws_cli_round_trips_a_message() {
     let weir = Weir::start(&[]);
-    let aws = weir_testfns::test_venv().join("bin/aws");
     let endpoint = weir.endpoint.clone();
-    let run = move |args: &[&str]| -> Value {
-        let output = Command::new(&aws)
-            .args(["--endpoint-url", &endpoint, "--output", "json", "sqs"])
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", "any")
-            .env("AWS_SECRET_ACCESS_KEY", "any")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("run aws");
-        assert!(output.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        if output.stdout.iter().all(u8::is_ascii_whitespace) {
-            return Value::Null;
-        }
-        serde_json::from_slice(&output.stdout).expect("aws printed JSON")
-    };
+    let run = move |args: &[&str]| aws_cli(&endpoint, "sqs", args);
     let out = tokio::task::spawn_blocking(move || {
         let url = run(&["create-queue", "--queue-name", "cli"])["QueueUrl"].as_str().unwrap().to_string();
         let sent = run(&[

@@ -283,3 +283,34 @@ pub async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> 
     }
     false
 }
+
+/// Runs the AWS CLI from the test venv against `endpoint` for one
+/// `service` (`lambda`, `sqs`, …): any credentials, us-east-1, JSON out.
+/// Blocking: call it from `spawn_blocking`. Panics when the CLI fails.
+pub fn aws_cli(endpoint: &str, service: &str, args: &[&str]) -> Value {
+    let output = std::process::Command::new(weir_testfns::test_venv().join("bin/aws"))
+        .args(["--endpoint-url", endpoint, "--output", "json", service])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "any")
+        .env("AWS_SECRET_ACCESS_KEY", "any")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run aws");
+    assert!(output.status.success(), "aws {service} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    if output.stdout.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
+    serde_json::from_slice(&output.stdout).expect("aws printed JSON")
+}
+
+/// The value of the first sample of `family` whose labels mention `label`
+/// in a `/metrics` text.
+pub fn metric_sample(metrics: &str, family: &str, label: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.strip_prefix(family).is_some_and(|rest| rest.starts_with('{')))
+        .find(|l| l.contains(label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
