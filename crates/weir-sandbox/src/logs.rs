@@ -95,6 +95,8 @@ struct LineState {
     tail: VecDeque<u8>,
     scratch: String,
     reached_eof: bool,
+    /// An invocation has started: init output is behind us.
+    invoked: bool,
 }
 
 enum Drained {
@@ -123,6 +125,7 @@ impl LogPump {
                     tail: VecDeque::with_capacity(LOG_TAIL_BYTES),
                     scratch: String::new(),
                     reached_eof: false,
+                    invoked: false,
                 },
             }),
             eof: Notify::new(),
@@ -165,17 +168,20 @@ impl LogPump {
         }
     }
 
-    /// Marks the start of an invocation and writes its START line. What the
-    /// process printed since the last invocation (a cold start's init
-    /// output) is drained first, so it comes before START, unattributed, and
-    /// opens the tail, as Lambda shows it.
+    /// Marks the start of an invocation and writes its START line. Before
+    /// the first, what the process printed during init is drained, so it
+    /// comes before START, unattributed, and opens the tail, as Lambda shows
+    /// it (warm invocations skip the extra read).
     pub(crate) fn start_invocation(&self, request_id: &str, function_version: &str) {
         let mut state = lock(&self.state);
-        if !state.lines.reached_eof {
-            let _ = state.drain(&self.pipe, FINAL_DRAIN_MAX_BYTES);
+        if !state.lines.invoked {
+            state.lines.invoked = true;
+            if !state.lines.reached_eof {
+                let _ = state.drain(&self.pipe, FINAL_DRAIN_MAX_BYTES);
+            }
+            state.lines.flush_partial();
         }
         let lines = &mut state.lines;
-        lines.flush_partial();
         lines.current_request = Some(request_id.to_owned());
         let mut text = std::mem::take(&mut lines.scratch);
         text.clear();

@@ -94,8 +94,8 @@ impl Filters {
         let json_body = record
             .get("body")
             .and_then(Value::as_str)
-            .and_then(|body| serde_json::from_str::<Value>(body).ok())
-            .filter(|body| body.is_object() || body.is_array());
+            .filter(|body| body.trim_start().starts_with(['{', '[']))
+            .and_then(|body| serde_json::from_str::<Value>(body).ok());
         match json_body {
             Some(json) => {
                 let text = std::mem::replace(&mut record["body"], json);

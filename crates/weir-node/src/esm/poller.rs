@@ -22,7 +22,9 @@ use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 use weir_core::{BatchDecision, BatchOutcome, Batching, PollerScaler, PollerScaling, Version};
 use weir_sandbox::Outcome;
-use weir_store::{DeleteOutcome, QueueStore, QueueWatch, ReceiveOptions, Received, ReceivedMessage};
+use weir_store::{
+    DeleteOutcome, QueueId, QueueStore, QueueWatch, ReceiveOptions, Received, ReceivedMessage, VisibilityChange,
+};
 
 use super::event::{BatchResponse, MAX_EVENT_BYTES, event_bytes, parse_batch_response, sqs_event, sqs_record};
 use super::filter::Filters;
@@ -69,90 +71,96 @@ pub async fn run(
         counters,
         batch_done: Notify::new(),
     });
-    let mut queue_watch: Option<(weir_store::QueueId, QueueWatch)> = None;
-    // Messages claimed that did not fit in the last batch's 6 MB.
-    let mut carried = Carried::new();
-    loop {
-        if *stopped.borrow() {
-            return;
-        }
-        let Some(strong) = node.upgrade() else { return };
-        let Some((queue, entry, version)) = target(&strong, &shared.record).await else {
-            drop(strong);
-            if wait_or_stop(&mut stopped, tokio::time::sleep(RETRY)).await {
+    let mut queue_watch: Option<(QueueId, QueueWatch)> = None;
+    let mut carried = Carried::default();
+    // `return` below ends this loop; carried messages are released after it.
+    async {
+        loop {
+            if *stopped.borrow() {
                 return;
             }
-            continue;
-        };
-        let watch = match &mut queue_watch {
-            Some((id, watch)) if *id == queue.id => watch,
-            slot => &mut slot.insert((queue.id, strong.control.store.watch(queue.id))).1,
-        };
-
-        // Room for another batch under the mapping's concurrency?
-        let now = strong.clock.now();
-        let limit = shared.scaler.lock().expect("scaler").limit_at(now);
-        shared.counters.concurrency_limit.store(u64::from(limit), Ordering::Relaxed);
-        let in_flight = shared.counters.in_flight.load(Ordering::Acquire);
-        if in_flight >= u64::from(limit) {
-            let growth = shared.scaler.lock().expect("scaler").next_growth();
-            let clock = strong.clock.clone();
-            drop(strong);
-            let done = shared.batch_done.notified();
-            let grow = async move {
-                match growth {
-                    Some(at) => clock.sleep(at.saturating_since(clock.now())).await,
-                    None => std::future::pending().await,
+            let Some(strong) = node.upgrade() else { return };
+            let Some((queue, entry, version)) = target(&strong, &shared.record).await else {
+                drop(strong);
+                if wait_or_stop(&mut stopped, tokio::time::sleep(RETRY)).await {
+                    return;
                 }
+                continue;
             };
-            if wait_or_stop(&mut stopped, async {
-                tokio::select! { _ = done => {}, _ = grow => {} }
-            })
-            .await
-            {
-                return;
-            }
-            continue;
-        }
+            let watch = match &mut queue_watch {
+                Some((id, watch)) if *id == queue.id => watch,
+                slot => &mut slot.insert((queue.id, strong.control.store.watch(queue.id))).1,
+            };
 
-        // Would the function run a batch at all? Ask before claiming messages.
-        if strong.engine.read(|core| core.headroom(entry.id, version)) == 0 {
-            let engine = strong.engine.clone();
-            drop(strong);
-            if wait_or_stop(&mut stopped, engine.wait_for_headroom(entry.id, version, RETRY)).await {
-                return;
-            }
-            continue;
-        }
-
-        watch.mark_seen();
-        let batch =
-            gather(&strong, &shared, &queue, &entry, version, &batching, watch, &mut carried, &mut stopped).await;
-        let Some(batch) = batch else { return };
-        let now = strong.clock.now();
-        if batch.messages.is_empty() {
-            shared.scaler.lock().expect("scaler").observe(now, false);
-            let next = strong.control.store.next_visible_at(queue.id).await.ok().flatten();
-            let clock = strong.clock.clone();
-            drop(strong);
-            let due = async move {
-                match next {
-                    Some(at) => clock.sleep_until_epoch_ms(at).await,
-                    None => std::future::pending().await,
+            // Room for another batch under the mapping's concurrency?
+            let now = strong.clock.now();
+            let limit = shared.scaler.lock().expect("scaler").limit_at(now);
+            shared.counters.concurrency_limit.store(u64::from(limit), Ordering::Relaxed);
+            let in_flight = shared.counters.in_flight.load(Ordering::Acquire);
+            if in_flight >= u64::from(limit) {
+                let growth = shared.scaler.lock().expect("scaler").next_growth();
+                let clock = strong.clock.clone();
+                drop(strong);
+                let done = shared.batch_done.notified();
+                let grow = async move {
+                    match growth {
+                        Some(at) => clock.sleep(at.saturating_since(clock.now())).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                if wait_or_stop(&mut stopped, async {
+                    tokio::select! { _ = done => {}, _ = grow => {} }
+                })
+                .await
+                {
+                    return;
                 }
-            };
-            if wait_or_stop(&mut stopped, async {
-                tokio::select! { _ = watch.changed() => {}, _ = due => {} }
-            })
-            .await
-            {
-                return;
+                continue;
             }
-            continue;
+
+            // Would the function run a batch at all? Ask before claiming messages.
+            if strong.engine.read(|core| core.headroom(entry.id, version)) == 0 {
+                let engine = strong.engine.clone();
+                drop(strong);
+                if wait_or_stop(&mut stopped, engine.wait_for_headroom(entry.id, version, RETRY)).await {
+                    return;
+                }
+                continue;
+            }
+
+            watch.mark_seen();
+            let batch =
+                gather(&strong, &shared, &queue, &entry, version, &batching, watch, &mut carried, &mut stopped).await;
+            let Some(batch) = batch else { return };
+            let now = strong.clock.now();
+            if batch.messages.is_empty() {
+                shared.scaler.lock().expect("scaler").observe(now, false);
+                let next = strong.control.store.next_visible_at(queue.id).await.ok().flatten();
+                let clock = strong.clock.clone();
+                drop(strong);
+                let due = async move {
+                    match next {
+                        Some(at) => clock.sleep_until_epoch_ms(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                if wait_or_stop(&mut stopped, async {
+                    tokio::select! { _ = watch.changed() => {}, _ = due => {} }
+                })
+                .await
+                {
+                    return;
+                }
+                continue;
+            }
+            shared.scaler.lock().expect("scaler").observe(now, true);
+            shared.counters.in_flight.fetch_add(1, Ordering::AcqRel);
+            tokio::spawn(process(strong.clone(), shared.clone(), queue, entry, version, batch));
         }
-        shared.scaler.lock().expect("scaler").observe(now, true);
-        shared.counters.in_flight.fetch_add(1, Ordering::AcqRel);
-        tokio::spawn(process(strong.clone(), shared.clone(), queue, entry, version, batch));
+    }
+    .await;
+    if let Some(node) = node.upgrade() {
+        release(&node, carried.queue, carried.items.into_iter().map(|(m, _)| m.receipt_handle).collect()).await;
     }
 }
 
@@ -180,6 +188,8 @@ struct Batch {
     records: Vec<String>,
     /// Bytes of the records so far.
     record_bytes: usize,
+    /// A message did not fit: the event is as large as it gets.
+    full: bool,
 }
 
 impl Batch {
@@ -196,8 +206,13 @@ impl Batch {
     }
 }
 
-/// Claimed messages and their records, waiting for room in a batch.
-type Carried = VecDeque<(ReceivedMessage, String)>;
+/// Messages of a standard queue claimed that did not fit in the last
+/// batch's 6 MB, with their records, waiting (still in flight) for the next.
+#[derive(Default)]
+struct Carried {
+    queue: Option<QueueId>,
+    items: VecDeque<(ReceivedMessage, String)>,
+}
 
 /// Claims one batch: up to the batch size of messages that pass the
 /// mapping's filters and fit in a 6 MB event, waiting up to the batching
@@ -227,11 +242,14 @@ async fn gather(
     };
     let mut batch = Batch::default();
     let mut since = None;
+    renew_carried(node, queue.id, visibility, carried).await;
     take_carried(carried, &mut batch, batching.batch_size() as usize);
     loop {
         let want = batching.batch_size().saturating_sub(batch.messages.len() as u32);
-        let mut all_filtered_out = false;
-        if want > 0 && carried.is_empty() {
+        // Filters dropped some of a full receive: the queue likely holds
+        // more, so receive again now rather than wait for new messages.
+        let mut receive_again = false;
+        if want > 0 && carried.items.is_empty() {
             watch.mark_seen();
             let options = ReceiveOptions {
                 max_messages: want,
@@ -241,16 +259,17 @@ async fn gather(
             match node.control.store.receive_counted(queue.id, node.clock.epoch_ms(), options).await {
                 Ok(Received { messages: received, redriven }) => {
                     shared.counters.dead_lettered.fetch_add(redriven, Ordering::Relaxed);
-                    let before = batch.messages.len();
                     let count = received.len() as u64;
                     shared.counters.polled.fetch_add(count, Ordering::Relaxed);
                     node.sqs.counters(&queue.name).received.fetch_add(count, Ordering::Relaxed);
-                    let filtered_out = admit(&shared.filters, received, &mut batch, carried, queue, &node.ctx.region);
-                    all_filtered_out = !filtered_out.is_empty() && batch.messages.len() == before && carried.is_empty();
+                    let Admitted { filtered_out, released } =
+                        admit(&shared.filters, received, &mut batch, carried, queue, &node.ctx.region);
+                    receive_again = !filtered_out.is_empty() && count == u64::from(want);
                     if !filtered_out.is_empty() {
                         shared.counters.filtered_out.fetch_add(filtered_out.len() as u64, Ordering::Relaxed);
                         delete(node, queue, filtered_out).await;
                     }
+                    release(node, Some(queue.id), released).await;
                 }
                 Err(err) => {
                     tracing::warn!(queue = queue.name, error = %err, "event source mapping cannot receive");
@@ -259,7 +278,7 @@ async fn gather(
             }
         }
         // The event is full: send what fits, the rest waits for the next batch.
-        if !carried.is_empty() {
+        if !carried.items.is_empty() || batch.full {
             return Some(batch);
         }
         let now = node.clock.now();
@@ -267,8 +286,7 @@ async fn gather(
             since = Some(now);
         }
         match batching.decide(now, batch.messages.len() as u64, since) {
-            // Everything received was filtered out: the queue may hold more.
-            BatchDecision::Empty if all_filtered_out => continue,
+            BatchDecision::Empty | BatchDecision::WaitUntil(_) if receive_again => continue,
             BatchDecision::Empty | BatchDecision::Send(_) => return Some(batch),
             BatchDecision::WaitUntil(deadline) => {
                 let clock = node.clock.clone();
@@ -287,18 +305,65 @@ async fn gather(
 
 /// Moves carried messages into the batch while they fit.
 fn take_carried(carried: &mut Carried, batch: &mut Batch, batch_size: usize) {
-    while let Some((_, record)) = carried.front() {
+    while let Some((_, record)) = carried.items.front() {
         if batch.messages.len() >= batch_size || !batch.fits(record.len()) {
             return;
         }
-        let (message, record) = carried.pop_front().expect("front exists");
+        let (message, record) = carried.items.pop_front().expect("front exists");
         batch.push(message, record);
     }
 }
 
-/// Adds the received messages that pass `filters` to the batch (or to
-/// `carried` once the event is full), with their records; returns the
-/// receipt handles of those no filter matched.
+/// Keeps carried messages hidden for another batch's visibility; those
+/// whose claim has lapsed (visible again, maybe received elsewhere) are
+/// dropped from the carry.
+async fn renew_carried(node: &Node, queue: QueueId, visibility: Duration, carried: &mut Carried) {
+    if carried.items.is_empty() {
+        return;
+    }
+    if carried.queue != Some(queue) {
+        carried.items.clear();
+        return;
+    }
+    let changes = carried
+        .items
+        .iter()
+        .map(|(m, _)| VisibilityChange {
+            receipt_handle: m.receipt_handle.clone(),
+            visibility_timeout_ms: visibility.as_millis() as u64,
+        })
+        .collect();
+    match node.control.store.change_visibility(queue, changes, node.clock.epoch_ms()).await {
+        Ok(outcomes) => {
+            let mut renewed = outcomes.iter().map(Result::is_ok);
+            carried.items.retain(|_| renewed.next().unwrap_or(false));
+        }
+        Err(_) => carried.items.clear(),
+    }
+}
+
+/// Makes claimed messages visible again at once.
+async fn release(node: &Node, queue: Option<QueueId>, receipts: Vec<String>) {
+    let Some(queue) = queue.filter(|_| !receipts.is_empty()) else { return };
+    let changes = receipts
+        .into_iter()
+        .map(|receipt_handle| VisibilityChange { receipt_handle, visibility_timeout_ms: 0 })
+        .collect();
+    let _ = node.control.store.change_visibility(queue, changes, node.clock.epoch_ms()).await;
+}
+
+/// What [`admit`] set aside.
+struct Admitted {
+    /// Receipt handles of messages no filter matched.
+    filtered_out: Vec<String>,
+    /// Receipt handles of FIFO messages that did not fit: released at once,
+    /// so their group's order holds (a carried message would overtake the
+    /// batch before it).
+    released: Vec<String>,
+}
+
+/// Adds the received messages that pass `filters` to the batch, or, once
+/// the event is full, to `carried` (standard queues) or `released` (FIFO).
 fn admit(
     filters: &Filters,
     received: Vec<ReceivedMessage>,
@@ -306,22 +371,27 @@ fn admit(
     carried: &mut Carried,
     queue: &QueueMeta,
     region: &str,
-) -> Vec<String> {
-    let mut filtered_out = Vec::new();
+) -> Admitted {
+    let mut admitted = Admitted { filtered_out: Vec::new(), released: Vec::new() };
     for message in received {
         let mut record = sqs_record(&message, &queue.arn, region, queue.fifo);
         if !filters.admits(&mut record) {
-            filtered_out.push(message.receipt_handle);
+            admitted.filtered_out.push(message.receipt_handle);
             continue;
         }
         let record = record.to_string();
-        if carried.is_empty() && batch.fits(record.len()) {
+        if !batch.full && batch.fits(record.len()) {
             batch.push(message, record);
+        } else if queue.fifo {
+            batch.full = true;
+            admitted.released.push(message.receipt_handle);
         } else {
-            carried.push_back((message, record));
+            batch.full = true;
+            carried.queue = Some(queue.id);
+            carried.items.push_back((message, record));
         }
     }
-    filtered_out
+    admitted
 }
 
 /// Invokes the function with one batch and settles the messages.

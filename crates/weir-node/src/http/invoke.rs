@@ -93,7 +93,7 @@ pub async fn invoke(
     // A failed invocation (timeout, init failure) has no tail from its
     // environment; its lines are in the function's log: those of this
     // request, and init output (no request id) written since it began.
-    let failure_tail = matches!(completion, Ok(Completion::Failed { .. })).then(|| {
+    let failure_tail = (tail && matches!(completion, Ok(Completion::Failed { .. }))).then(|| {
         let lines = node.logs.recent(&f.name, started_ms, None);
         let ours = lines.iter().filter(|l| l.request_id.as_deref().is_none_or(|r| r == request_id));
         log_tail(ours)

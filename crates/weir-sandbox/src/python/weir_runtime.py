@@ -181,7 +181,9 @@ def _install_lambda_logging(logging):
     class LambdaLoggerHandler(logging.Handler):
         def emit(self, record):
             try:
-                sys.stdout.write(self.format(record))
+                line = self.format(record)
+                # An exception's traceback follows the format's own newline.
+                sys.stdout.write(line if line.endswith("\n") else line + "\n")
                 sys.stdout.flush()
             except Exception:
                 self.handleError(record)

@@ -295,34 +295,45 @@ async fn filter_criteria_send_only_matching_messages_and_delete_the_rest() {
     );
 }
 
-/// Lambda's event from a mapping stays within the 6 MB invocation limit:
-/// ten 1 MB messages arrive in two batches, each message once.
-#[tokio::test]
-async fn a_batch_never_exceeds_six_megabytes() {
+/// Sends ten 1 MB messages (one FIFO group when `fifo`) through a mapping
+/// and returns what each invocation got: its event's size and bodies' first
+/// characters (the message numbers).
+async fn ten_megabytes_through_a_mapping(fifo: bool) -> Vec<Value> {
     const SIZER: &str = r#"
 import json, os
 
 def handler(event, context):
     with open(os.environ["RECORD_FILE"], "a") as f:
         f.write(json.dumps({"bytes": len(json.dumps(event, separators=(",", ":"))),
-                            "ids": [r["messageId"] for r in event["Records"]]}) + "\n")
+                            "ids": [r["messageId"] for r in event["Records"]],
+                            "ns": [r["body"][0] for r in event["Records"]]}) + "\n")
 "#;
     let files = tempfile::tempdir().unwrap();
     let record_file = files.path().join("sizes.jsonl");
     let weir = Weir::start(&[]);
-    let queue = weir.sqs("CreateQueue", json!({"QueueName": "big", "Attributes": {"VisibilityTimeout": "30"}})).await;
+    let name = if fifo { "big.fifo" } else { "big" };
+    let mut attributes = json!({"VisibilityTimeout": "30"});
+    if fifo {
+        attributes["FifoQueue"] = json!("true");
+        attributes["ContentBasedDeduplication"] = json!("true");
+    }
+    let queue = weir.sqs("CreateQueue", json!({"QueueName": name, "Attributes": attributes})).await;
     for n in 0..10 {
-        let body = format!("{n}{}", "x".repeat(1_000_000));
-        weir.sqs("SendMessage", json!({"QueueUrl": queue["QueueUrl"], "MessageBody": body})).await;
+        let mut send = json!({"QueueUrl": queue["QueueUrl"], "MessageBody": format!("{n}{}", "x".repeat(1_000_000))});
+        if fifo {
+            send["MessageGroupId"] = json!("one-group");
+        }
+        weir.sqs("SendMessage", send).await;
     }
     let mut spec = python_function("sizer", SIZER);
     spec["Environment"] = json!({"Variables": {"RECORD_FILE": record_file.to_str().unwrap()}});
     weir.create_function(spec).await;
+    let arn = format!("arn:aws:sqs:us-east-1:000000000000:{name}");
     let mapping = weir
         .json(
             "POST",
             "/2015-03-31/event-source-mappings",
-            json!({"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:big", "FunctionName": "sizer", "BatchSize": 10}),
+            json!({"EventSourceArn": arn, "FunctionName": "sizer", "BatchSize": 10}),
         )
         .await;
     assert_eq!(mapping.status, 202, "{}", mapping.text());
@@ -340,6 +351,24 @@ def handler(event, context):
     ids.dedup();
     assert_eq!(ids.len(), 10, "every message once");
     assert_eq!(delivered().await, 10, "no message twice");
+    batches
+}
+
+/// Lambda's event from a mapping stays within the 6 MB invocation limit:
+/// ten 1 MB messages arrive in two batches, each message once.
+#[tokio::test]
+async fn a_batch_never_exceeds_six_megabytes() {
+    ten_megabytes_through_a_mapping(false).await;
+}
+
+/// On a FIFO queue, what did not fit goes back to its group, behind the
+/// batch before it: the group's order holds across the 6 MB split.
+#[tokio::test]
+async fn a_fifo_group_keeps_its_order_across_six_megabyte_batches() {
+    let batches = ten_megabytes_through_a_mapping(true).await;
+    let order: Vec<&str> =
+        batches.iter().flat_map(|b| b["ns"].as_array().unwrap()).map(|n| n.as_str().unwrap()).collect();
+    assert_eq!(order, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
 }
 
 /// The queue's ARN, as GetQueueAttributes reports it.
