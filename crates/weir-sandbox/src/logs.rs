@@ -390,6 +390,7 @@ mod tests {
             tail: VecDeque::new(),
             scratch: String::new(),
             reached_eof: false,
+            invoked: true,
         }
     }
 
