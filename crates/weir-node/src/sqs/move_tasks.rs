@@ -174,9 +174,25 @@ impl MoveTasks {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Adds a task unless one is already running for its source (checked
+    /// and added under one lock); returns the id of a finished task forgotten
+    /// to make room.
+    fn add_if_idle(&self, task: Arc<MoveTask>) -> Result<Option<String>, AwsError> {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if tasks.iter().any(|t| t.info.source_arn == task.info.source_arn && t.status() == Status::Running) {
+            return Err(errors::invalid_parameter_value(
+                "There is already a task running. Only one active task is allowed for a source queue arn at a given time.",
+            ));
+        }
+        Ok(Self::push(&mut tasks, task))
+    }
+
     /// Adds a task; returns the id of a finished task forgotten to make room.
     fn add(&self, task: Arc<MoveTask>) -> Option<String> {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        Self::push(&mut self.tasks.lock().unwrap_or_else(|p| p.into_inner()), task)
+    }
+
+    fn push(tasks: &mut Vec<Arc<MoveTask>>, task: Arc<MoveTask>) -> Option<String> {
         tasks.push(task);
         if tasks.len() > REMEMBERED_TASKS {
             let finished = tasks.iter().position(|t| !matches!(t.status(), Status::Running | Status::Cancelling));
@@ -185,6 +201,19 @@ impl MoveTasks {
             }
         }
         None
+    }
+
+    fn remove(&self, id: &str) {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).retain(|t| t.info.id != id);
+    }
+}
+
+/// Deletes a forgotten task's document.
+async fn forget(node: &Node, forgotten: Option<String>) {
+    let Some(key) = forgotten else { return };
+    let op = CatalogOp::Delete { kind: CATALOG_KIND.into(), key, expect: Expect::Any };
+    if let Err(err) = node.control.store.catalog_apply(vec![op]).await {
+        tracing::warn!(error = %err, "forgetting an old message move task failed");
     }
 }
 
@@ -212,7 +241,8 @@ pub async fn resume(node: &Arc<Node>) {
     tasks.sort_by_key(|task| task.info.started_ms);
     for task in tasks {
         let task = Arc::new(task);
-        node.sqs.move_tasks.add(task.clone());
+        let forgotten = node.sqs.move_tasks.add(task.clone());
+        forget(node, forgotten).await;
         match task.status() {
             Status::Running => {
                 let source = queue_id(node, &task.info.source_arn).await;
@@ -291,13 +321,6 @@ pub async fn start_message_move_task(node: &Arc<Node>, body: &[u8]) -> Result<Ve
     if destination.meta.fifo != source.meta.fifo {
         return Err(errors::invalid_parameter_value("Source and destination queues must be of the same type."));
     }
-    let running =
-        node.sqs.move_tasks.all().into_iter().any(|t| t.info.source_arn == source_arn && t.status() == Status::Running);
-    if running {
-        return Err(errors::invalid_parameter_value(
-            "There is already a task running. Only one active task is allowed for a source queue arn at a given time.",
-        ));
-    }
     let now = node.clock.epoch_ms();
     let stats = node.control.store.stats(source.meta.id, now).await.map_err(queue_error)?;
     let task_id = uuid::Uuid::new_v4().to_string();
@@ -318,14 +341,13 @@ pub async fn start_message_move_task(node: &Arc<Node>, body: &[u8]) -> Result<Ve
         cancel: AtomicBool::new(false),
         status: Mutex::new(Status::Running),
     });
+    let forgotten = node.sqs.move_tasks.add_if_idle(task.clone())?;
     // Saved before the answer: an acknowledged task survives a restart.
-    task.persist(node).await?;
-    if let Some(forgotten) = node.sqs.move_tasks.add(task.clone()) {
-        let op = CatalogOp::Delete { kind: CATALOG_KIND.into(), key: forgotten, expect: Expect::Any };
-        if let Err(err) = node.control.store.catalog_apply(vec![op]).await {
-            tracing::warn!(error = %err, "forgetting an old message move task failed");
-        }
+    if let Err(err) = task.persist(node).await {
+        node.sqs.move_tasks.remove(&task.info.id);
+        return Err(err);
     }
+    forget(node, forgotten).await;
     tokio::spawn(run(node.clone(), task, source.meta.id, destination.meta.id));
     to_json(&StartMessageMoveTaskResult { task_handle: handle })
 }
@@ -353,7 +375,8 @@ async fn run(node: Arc<Node>, task: Arc<MoveTask>, source: QueueId, destination:
             Ok(moved) => {
                 task.moved.fetch_add(moved, Ordering::Relaxed);
                 if let Err(err) = task.persist(&node).await {
-                    task.set_status(Status::Failed(err.to_string()));
+                    // Saved if the store lets it; else the restart resumes it.
+                    task.finish(&node, Status::Failed(err.to_string())).await;
                     return;
                 }
             }
