@@ -62,9 +62,11 @@ struct EventState {
 pub struct AsyncInvoker {
     queues: Mutex<HashMap<String, QueueId>>,
     node: Mutex<Weak<Node>>,
-    /// Events running now (receipt handle → queue), whose leases a manual
-    /// clock advance must carry along.
+    /// Events being handled now (receipt handle → queue), whose leases a
+    /// manual clock advance must carry along.
     leases: Mutex<HashMap<String, QueueId>>,
+    /// Held by a lease renewal, and by a clock advance across its carry.
+    renewals: tokio::sync::Mutex<()>,
 }
 
 impl Default for AsyncInvoker {
@@ -73,18 +75,19 @@ impl Default for AsyncInvoker {
             queues: Mutex::new(HashMap::new()),
             node: Mutex::new(Weak::new()),
             leases: Mutex::new(HashMap::new()),
+            renewals: tokio::sync::Mutex::new(()),
         }
     }
 }
 
 impl AsyncInvoker {
-    /// Connects the invoker to its node and restarts dispatchers for every
-    /// function with pending events (after a restart or a crash).
-    /// Extends the lease of every running event by `by` before a manual
-    /// clock moves forward by as much: a lease is weir's own bookkeeping,
-    /// renewed in real time, and a running event must not reappear (and run
-    /// twice) because a test jumped the platform clock.
-    pub async fn carry_leases_across(&self, node: &Node, by: Duration) {
+    /// Moves a manual clock forward by `by`, first extending the lease of
+    /// every event being handled by as much: a lease is weir's own
+    /// bookkeeping, renewed in real time, and an event must not reappear
+    /// (and run twice) because a test jumped the platform clock. Heartbeats
+    /// wait meanwhile, so none shortens a lease just carried.
+    pub async fn advance_clock_carrying_leases(&self, node: &Node, by: Duration) -> bool {
+        let _renewals = self.renewals.lock().await;
         let mut by_queue: HashMap<QueueId, Vec<VisibilityChange>> = HashMap::new();
         for (receipt_handle, queue) in self.leases.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             by_queue.entry(*queue).or_default().push(VisibilityChange {
@@ -95,8 +98,11 @@ impl AsyncInvoker {
         for (queue, changes) in by_queue {
             let _ = node.control.store.change_visibility(queue, changes, node.clock.epoch_ms()).await;
         }
+        node.engine.advance_clock(by)
     }
 
+    /// Connects the invoker to its node and restarts dispatchers for every
+    /// function with pending events (after a restart or a crash).
     pub async fn start(node: &Arc<Node>) {
         *node.async_invoker.node.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(node);
         let queues = node.control.store.list_queues().await.unwrap_or_default();
@@ -312,7 +318,7 @@ async fn expire_old_events(node: &Arc<Node>, entry: &Arc<FunctionEntry>, queue: 
             let _ = store.change_visibility(queue, vec![release], now).await;
             return;
         }
-        let job = EventJob { node: node.clone(), entry: entry.clone(), queue, event, state };
+        let job = EventJob::new(node, entry, queue, event, state);
         job.give_up(FailureCondition::EventAgeExceeded, None).await;
     }
 }
@@ -333,7 +339,7 @@ fn start_event(node: &Arc<Node>, entry: &Arc<FunctionEntry>, queue: QueueId, eve
     let policy = settings.policy();
     let now = node.clock.epoch_ms();
     let age = Duration::from_millis(now.saturating_sub(event.message.sent_at_ms));
-    let job = EventJob { node: node.clone(), entry: entry.clone(), queue, event, state };
+    let job = EventJob::new(node, entry, queue, event, state);
     if async_retry::too_old(&policy, age) {
         tokio::spawn(job.give_up(FailureCondition::EventAgeExceeded, None));
         return Started::Started;
@@ -397,24 +403,25 @@ struct Ran {
     error_message: String,
 }
 
-/// Registers a running event's lease with the invoker while it lives.
-struct LeaseHeld<'a> {
-    node: &'a Node,
-    receipt_handle: &'a str,
+/// Registers an event's lease with the invoker from its receipt until its
+/// job is dropped (settled).
+struct LeaseHeld {
+    node: Arc<Node>,
+    receipt_handle: String,
 }
 
-impl<'a> LeaseHeld<'a> {
-    fn new(node: &'a Node, receipt_handle: &'a str, queue: QueueId) -> Self {
+impl LeaseHeld {
+    fn new(node: &Arc<Node>, receipt_handle: &str, queue: QueueId) -> Self {
         let leases = &node.async_invoker.leases;
         leases.lock().unwrap_or_else(|p| p.into_inner()).insert(receipt_handle.to_owned(), queue);
-        LeaseHeld { node, receipt_handle }
+        LeaseHeld { node: node.clone(), receipt_handle: receipt_handle.to_owned() }
     }
 }
 
-impl Drop for LeaseHeld<'_> {
+impl Drop for LeaseHeld {
     fn drop(&mut self) {
         let leases = &self.node.async_invoker.leases;
-        leases.lock().unwrap_or_else(|p| p.into_inner()).remove(self.receipt_handle);
+        leases.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.receipt_handle);
     }
 }
 
@@ -433,9 +440,21 @@ struct EventJob {
     queue: QueueId,
     event: ReceivedMessage,
     state: EventState,
+    _lease: LeaseHeld,
 }
 
 impl EventJob {
+    fn new(
+        node: &Arc<Node>,
+        entry: &Arc<FunctionEntry>,
+        queue: QueueId,
+        event: ReceivedMessage,
+        state: EventState,
+    ) -> Self {
+        let lease = LeaseHeld::new(node, &event.receipt_handle, queue);
+        EventJob { node: node.clone(), entry: entry.clone(), queue, event, state, _lease: lease }
+    }
+
     async fn finish(self, version: Version, answer: tokio::sync::oneshot::Receiver<Completion>) {
         let completion = self.heartbeat_until(answer).await;
         let (attempt, ran) = match completion {
@@ -483,7 +502,6 @@ impl EventJob {
     /// Renews the event's lease while its invocation runs, so a live node
     /// keeps it and a crashed node's events reappear within one lease.
     async fn heartbeat_until(&self, answer: tokio::sync::oneshot::Receiver<Completion>) -> Completion {
-        let _held = LeaseHeld::new(&self.node, &self.event.receipt_handle, self.queue);
         tokio::pin!(answer);
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.tick().await;
@@ -494,6 +512,7 @@ impl EventJob {
                 }
                 _ = beat.tick() => {
                     let change = VisibilityChange { receipt_handle: self.event.receipt_handle.clone(), visibility_timeout_ms: LEASE.as_millis() as u64 };
+                    let _renewing = self.node.async_invoker.renewals.lock().await;
                     let _ = self.node.control.store.change_visibility(self.queue, vec![change], self.node.clock.epoch_ms()).await;
                 }
             }

@@ -42,10 +42,11 @@ pub async fn advance_clock(
         return Err(ApiError(AwsError::invalid_parameter("seconds must be a non-negative number")));
     }
     let by = Duration::from_secs_f64(body.seconds) + Duration::from_millis(body.millis);
-    if node.clock.mode() == crate::config::ClockMode::Manual {
-        node.async_invoker.carry_leases_across(&node, by).await;
-    }
-    if !node.engine.advance_clock(by) {
+    let advanced = match node.clock.mode() {
+        crate::config::ClockMode::Manual => node.async_invoker.advance_clock_carrying_leases(&node, by).await,
+        crate::config::ClockMode::Wall => false,
+    };
+    if !advanced {
         return Err(ApiError(AwsError::invalid_parameter("the clock is not manual: start weir with --clock manual")));
     }
     Ok(Json(serde_json::json!({ "epoch_ms": node.clock.epoch_ms() })))
