@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::config::{AccountLimits, RuntimeSettings};
 use crate::ids::{EnvId, FunctionId, InvocationId, Version};
 use crate::throttle::{Throttle, ThrottleReason};
+use crate::time::Instant;
 
 /// A request to run one invocation of `function` at `version`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +104,9 @@ pub enum Effect {
     SpawnEnv { env: EnvId, function: FunctionId, version: Version, init_type: InitType },
     /// Send the invocation to the environment. `init_duration` is set on the
     /// first invocation after a cold start.
-    Dispatch { invocation: InvocationId, env: EnvId, init_duration: Option<Duration> },
+    /// `deadline`: when the invocation times out (the function timeout from
+    /// now, or less after an init that ran past its limit).
+    Dispatch { invocation: InvocationId, env: EnvId, init_duration: Option<Duration>, deadline: Instant },
     /// Stop the environment ([`StopReason::is_kill`]: at once; otherwise
     /// gracefully) and report [`EnvEvent::Exited`] when it is gone.
     StopEnv { env: EnvId, reason: StopReason },

@@ -230,9 +230,9 @@ pub(crate) struct Env {
     /// When its armed invocation-timeout timer fires, if one is armed.
     pub timeout_timer: Option<Instant>,
     /// Its on-demand init outlived the 10 s limit and goes on within its
-    /// first invocation, bounded by the function timeout (Lambda's retried
-    /// init, spec §6.3).
-    pub init_extended: bool,
+    /// first invocation: init and handler share one function timeout, which
+    /// ends here (Lambda's retried init, spec §6.3).
+    pub init_extended_until: Option<Instant>,
 }
 
 /// Where an environment sits, copied out so the controller can update its

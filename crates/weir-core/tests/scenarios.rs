@@ -393,6 +393,22 @@ fn init_that_never_finishes_is_cut_after_the_init_limit_and_the_function_timeout
 }
 
 #[test]
+fn an_init_past_its_limit_shares_the_function_timeout_with_the_handler() {
+    // The retried init and the handler get one 3 s timeout from the 10 s
+    // mark: a 12 s init leaves the handler 1 s, too little for 2 s of work.
+    let mut h = Harness::new(ControllerConfig::default());
+    let settings = RuntimeSettings { timeout: Duration::from_secs(3), ..RuntimeSettings::default() };
+    let behaviour =
+        Behaviour { init: Duration::from_secs(12), duration: Duration::from_secs(2), ..Behaviour::default() };
+    let f = h.function_with("tight", settings, behaviour);
+    let id = Harness::admitted_ids(h.invoke(f)).unwrap();
+    h.advance(Duration::from_millis(12_500));
+    assert_eq!(h.failures, vec![], "the init finished within the shared timeout");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.failures, vec![(id, InvocationFailure::TimedOut { timeout: Duration::from_secs(3) })]);
+}
+
+#[test]
 fn an_init_longer_than_ten_seconds_serves_its_invocation_within_the_function_timeout() {
     let mut h = Harness::new(ControllerConfig::default());
     let settings = RuntimeSettings { timeout: Duration::from_secs(60), ..RuntimeSettings::default() };

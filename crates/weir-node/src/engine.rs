@@ -262,17 +262,16 @@ impl Engine {
                         }
                     }
                 }
-                Effect::Dispatch { invocation, env: env_id, .. } => {
-                    let slot = state.envs.get(&env_id);
-                    let (env, timeout) = (slot.and_then(|s| s.env.clone()), slot.map(|s| s.timeout));
+                Effect::Dispatch { invocation, env: env_id, deadline, .. } => {
+                    let env = state.envs.get(&env_id).and_then(|slot| slot.env.clone());
                     let request = state.pending.get_mut(&invocation).and_then(|p| p.request.take());
                     match (env, request) {
                         (Some(env), Some(mut request)) => {
-                            // The function's time starts now, after any cold start:
-                            // the runtime's deadline (`Lambda-Runtime-Deadline-Ms`) too.
-                            if let Some(timeout) = timeout {
-                                request.deadline_epoch_ms = wall_epoch_ms() + timeout.as_millis() as u64;
-                            }
+                            // The runtime's deadline (`Lambda-Runtime-Deadline-Ms`,
+                            // wall time) is the core's: the function's time starts
+                            // at dispatch, after any cold start.
+                            let left = deadline.saturating_since(self.clock.now());
+                            request.deadline_epoch_ms = wall_epoch_ms() + left.as_millis() as u64;
                             actions.push(Action::Run { env_id, env, invocation, request })
                         }
                         _ => {

@@ -87,7 +87,7 @@ impl Controller {
             timeout_timer: None,
             listed: false,
             timeout: settings.timeout,
-            init_extended: false,
+            init_extended_until: None,
         }));
         let limit = match init_type {
             InitType::OnDemand => self.config.init_timeout_on_demand,
@@ -99,18 +99,18 @@ impl Controller {
     }
 
     /// An init reached its limit. Lambda retries an on-demand init that
-    /// outlives 10 s within the first invocation, bounded by the function
-    /// timeout; weir lets the same init go on for that long (the function
-    /// gets what it would get after a retry, without paying the init twice).
+    /// outlives 10 s within the first invocation, the retried init and the
+    /// handler sharing one function timeout; weir lets the same init go on
+    /// within that timeout (without paying the init twice).
     fn init_deadline(&mut self, now: Instant, env_id: EnvId) {
         let Some(env) = self.envs.get_mut(env_id.0) else { return };
-        if env.init_type == InitType::OnDemand && env.bound.is_some() && !env.init_extended {
-            env.init_extended = true;
+        if env.init_type == InitType::OnDemand && env.bound.is_some() && env.init_extended_until.is_none() {
             let deadline = now + env.timeout;
+            env.init_extended_until = Some(deadline);
             self.timers.push(deadline, Timer::InitDeadline(env_id));
             return;
         }
-        let failure = if env.init_extended {
+        let failure = if env.init_extended_until.is_some() {
             InvocationFailure::TimedOut { timeout: env.timeout }
         } else {
             InvocationFailure::InitTimedOut { limit: self.init_limit(env_id) }
@@ -350,7 +350,9 @@ impl Controller {
     ) {
         let env = self.envs.get_mut(env_id.0).expect("dispatch to a live environment");
         env.running.push(invocation);
-        let deadline = now + env.timeout;
+        // After an init past its limit, the handler gets what is left of the
+        // timeout it shares with that init.
+        let deadline = env.init_extended_until.take().filter(|&d| d > now).unwrap_or(now + env.timeout);
         let arm_timeout = env.timeout_timer.is_none();
         if arm_timeout {
             env.timeout_timer = Some(deadline);
@@ -373,7 +375,7 @@ impl Controller {
         if arm_timeout {
             self.timers.push(deadline, Timer::InvocationTimeout(env_id));
         }
-        self.effects.push_back(Effect::Dispatch { invocation, env: env_id, init_duration });
+        self.effects.push_back(Effect::Dispatch { invocation, env: env_id, init_duration, deadline });
     }
 
     fn invocation_finished(
