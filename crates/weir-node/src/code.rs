@@ -119,14 +119,17 @@ impl CodeStore {
     }
 }
 
-/// Copies a code folder (following symlinks, skipping what `hash_tree`
-/// skips).
+/// Copies a code folder, skipping what `hash_tree` skips; symbolic links
+/// are copied as links (never followed, so a link cycle cannot recurse).
 fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     fs::create_dir_all(to)?;
     for entry in fs::read_dir(from)? {
         let entry = entry?;
         let (source, target) = (entry.path(), to.join(entry.file_name()));
-        if fs::metadata(&source)?.is_dir() {
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&source)?, &target)?;
+        } else if kind.is_dir() {
             if entry.file_name() == "__pycache__" || entry.file_name() == ".git" {
                 continue;
             }
@@ -238,6 +241,30 @@ mod tests {
             writer.finish().unwrap();
         }
         out.into_inner()
+    }
+
+    #[test]
+    fn a_snapshot_copies_a_local_folder_once_and_keeps_links_as_links() {
+        let data = tempfile::tempdir().unwrap();
+        let store = CodeStore::new(data.path()).unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        fs::create_dir_all(folder.path().join("pkg/__pycache__")).unwrap();
+        fs::write(folder.path().join("app.py"), "v = 1\n").unwrap();
+        fs::write(folder.path().join("pkg/__pycache__/app.pyc"), "compiled").unwrap();
+        // A link back up the tree would recurse forever if followed.
+        std::os::unix::fs::symlink("..", folder.path().join("pkg/up")).unwrap();
+        let local = CodeStore::local_dir(folder.path()).unwrap();
+        let snapshot = store.snapshot(&local).unwrap();
+        assert!(snapshot.dir.starts_with(data.path()), "{}", snapshot.dir.display());
+        assert_eq!(snapshot.sha256, local.sha256);
+        assert_eq!(fs::read_to_string(snapshot.dir.join("app.py")).unwrap(), "v = 1\n");
+        assert_eq!(fs::read_link(snapshot.dir.join("pkg/up")).unwrap(), Path::new(".."));
+        assert!(!snapshot.dir.join("pkg/__pycache__").exists());
+        // The folder changes; the snapshot does not, and is made once.
+        fs::write(folder.path().join("app.py"), "v = 2\n").unwrap();
+        assert_eq!(fs::read_to_string(snapshot.dir.join("app.py")).unwrap(), "v = 1\n");
+        assert_eq!(store.snapshot(&local).unwrap(), snapshot);
+        assert_eq!(store.snapshot(&snapshot).unwrap(), snapshot, "stored code is its own snapshot");
     }
 
     #[test]
