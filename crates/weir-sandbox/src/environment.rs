@@ -185,6 +185,9 @@ impl EnvShared {
         message: String,
         stack_trace: Vec<String>,
     ) -> InitErrorDecision {
+        // What the runtime printed before reporting (its traceback) is
+        // logged before anyone hears of the failure.
+        self.log.drain_pending();
         let mut state = lock(&self.state);
         if !matches!(state.readiness, Readiness::Initializing) {
             return InitErrorDecision::InvalidState;

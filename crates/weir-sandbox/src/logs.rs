@@ -168,6 +168,16 @@ impl LogPump {
         }
     }
 
+    /// Logs what the process has written so far: before a report that the
+    /// log must already explain (an init error after its traceback).
+    pub(crate) fn drain_pending(&self) {
+        let mut state = lock(&self.state);
+        if !state.lines.reached_eof {
+            let _ = state.drain(&self.pipe, FINAL_DRAIN_MAX_BYTES);
+        }
+        state.lines.flush_partial();
+    }
+
     /// Marks the start of an invocation and writes its START line. Before
     /// the first, what the process printed during init is drained, so it
     /// comes before START, unattributed, and opens the tail, as Lambda shows
