@@ -199,7 +199,8 @@ def handler(event, context):
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-amz-function-error"), None, "{}", r.text());
     let remaining = r.json().as_i64().unwrap();
-    assert!(remaining > 2_500, "{remaining} ms left of 3 s after a 1.5 s init");
+    // Without the fix about 1,500 ms would be left; allow for a loaded machine.
+    assert!(remaining > 2_100, "{remaining} ms left of 3 s after a 1.5 s init");
 }
 
 /// Lambda retries an on-demand init that outlives 10 s within the first
