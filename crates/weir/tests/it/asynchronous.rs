@@ -219,13 +219,18 @@ async fn events_at_the_limit_wait_and_are_dropped_once_older_than_their_maximum_
     )
     .await;
     weir.put_reserved("narrow", 1).await;
-    // A synchronous call holds the only slot (the manual clock never times it out).
+    // The clock moves 61 s below: a timeout above that keeps the holder's
+    // slot taken throughout (a 30 s one would free it midway, and the event
+    // could start before it is too old).
+    let longer = weir.json("PUT", "/2015-03-31/functions/narrow/configuration", json!({"Timeout": 300})).await;
+    assert_eq!(longer.status, 200, "{}", longer.text());
+    // A synchronous call holds the only slot.
     let holder = tokio::spawn({
         let endpoint = weir.endpoint.clone();
         async move {
             let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
             let request = hyper::Request::post(format!("{endpoint}/2015-03-31/functions/narrow/invocations"))
-                .body(http_body_util::Full::new(bytes::Bytes::from(r#"{"sleep": 10}"#)))
+                .body(http_body_util::Full::new(bytes::Bytes::from(r#"{"sleep": 3}"#)))
                 .unwrap();
             client.request(request).await.unwrap().status()
         }
