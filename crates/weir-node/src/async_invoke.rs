@@ -356,11 +356,10 @@ fn start_event(node: &Arc<Node>, entry: &Arc<FunctionEntry>, queue: QueueId, eve
         Some(q) => node.ctx.qualified_arn(&entry.record.name, q),
         None => node.ctx.function_arn(&entry.record.name),
     };
-    let timeout_s = entry.record.config(version).map_or(3, |c| c.timeout_s);
     let request = weir_sandbox::Invocation {
         request_id: job.state.request_id.clone(),
         payload: job.event.message.body.clone(),
-        deadline_epoch_ms: wall_ms() + u64::from(timeout_s) * 1_000,
+        deadline_epoch_ms: 0, // set at dispatch, after any cold start
         invoked_function_arn: invoked_arn,
         client_context: None,
         cognito_identity: None,
@@ -389,10 +388,6 @@ fn start_event(node: &Arc<Node>, entry: &Arc<FunctionEntry>, queue: QueueId, eve
             Started::Started
         }
     }
-}
-
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The function's answer, kept for destination records.

@@ -102,6 +102,13 @@ impl Clock {
     }
 }
 
+/// Wall-clock epoch milliseconds, whatever the platform clock's mode: the
+/// time function runtimes and log lines read (`Lambda-Runtime-Deadline-Ms`,
+/// request dates, log stream names).
+pub fn wall_epoch_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 const HOUR_NANOS: u64 = 3_600 * 1_000_000_000;
 
 #[cfg(test)]

@@ -271,7 +271,7 @@ impl Engine {
                             // wall time) is the core's: the function's time starts
                             // at dispatch, after any cold start.
                             let left = deadline.saturating_since(self.clock.now());
-                            request.deadline_epoch_ms = wall_epoch_ms() + left.as_millis() as u64;
+                            request.deadline_epoch_ms = crate::clock::wall_epoch_ms() + left.as_millis() as u64;
                             actions.push(Action::Run { env_id, env, invocation, request })
                         }
                         _ => {
@@ -507,9 +507,4 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.timer.notify_one();
     }
-}
-
-/// Wall-clock epoch milliseconds: the time a runtime reads.
-fn wall_epoch_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -72,7 +72,7 @@ impl SpecSource for Specs {
         let entry = self.registry.by_id(function)?;
         let config = entry.record.config(version)?;
         let name = entry.record.name.clone();
-        let day = weir_wire::lambda::format_last_modified(now_ms());
+        let day = weir_wire::lambda::format_last_modified(clock::wall_epoch_ms());
         let stream_day = day[..10].replace('-', "/");
         Some(EnvSpec {
             env_id: env.as_u64(),
@@ -95,10 +95,6 @@ impl SpecSource for Specs {
             function_name: name,
         })
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn rand_u64() -> u64 {

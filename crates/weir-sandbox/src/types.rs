@@ -137,7 +137,8 @@ pub struct EnvSpec {
 pub struct Invocation {
     pub request_id: String,
     pub payload: Bytes,
-    /// `Lambda-Runtime-Deadline-Ms`.
+    /// `Lambda-Runtime-Deadline-Ms` (the node sets it when it dispatches the
+    /// invocation, so a cold start does not shorten it).
     pub deadline_epoch_ms: u64,
     pub invoked_function_arn: String,
     /// Client context JSON (`Lambda-Runtime-Client-Context`; the Invoke API's

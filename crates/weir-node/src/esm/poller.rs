@@ -407,7 +407,6 @@ async fn process(
     let counters = &shared.counters;
     let Batch { messages: batch, records, .. } = batch;
     let payload = Bytes::from(sqs_event(&records));
-    let timeout_s = entry.record.config(version).map_or(3, |c| c.timeout_s);
     let invoked_function_arn = match &record.qualifier {
         Some(q) => node.ctx.qualified_arn(&record.function_name, q),
         None => node.ctx.function_arn(&record.function_name),
@@ -415,7 +414,7 @@ async fn process(
     let request = weir_sandbox::Invocation {
         request_id: uuid::Uuid::new_v4().to_string(),
         payload,
-        deadline_epoch_ms: wall_ms() + u64::from(timeout_s) * 1_000,
+        deadline_epoch_ms: 0, // set at dispatch, after any cold start
         invoked_function_arn,
         client_context: None,
         cognito_identity: None,
@@ -498,8 +497,4 @@ async fn delete(node: &Node, queue: &QueueMeta, receipts: Vec<String>) -> u64 {
             0
         }
     }
-}
-
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

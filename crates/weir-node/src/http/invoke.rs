@@ -6,7 +6,9 @@
 //! reason, 413, 404, …).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::wall_epoch_ms;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -73,7 +75,6 @@ pub async fn invoke(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
 
-    let config = entry.record.config(version).expect("resolved versions exist");
     let request_id = uuid::Uuid::new_v4().to_string();
     let invoked_function_arn = match &f.qualifier {
         Some(q) => node.ctx.qualified_arn(&f.name, q),
@@ -82,13 +83,13 @@ pub async fn invoke(
     let request = weir_sandbox::Invocation {
         request_id: request_id.clone(),
         payload,
-        deadline_epoch_ms: epoch_ms() + u64::from(config.timeout_s) * 1_000,
+        deadline_epoch_ms: 0, // set at dispatch, after any cold start
         invoked_function_arn,
         client_context,
         cognito_identity: None,
         trace_id: Some(trace_id()),
     };
-    let started_ms = epoch_ms();
+    let started_ms = wall_epoch_ms();
     let completion = node.engine.invoke(entry.id, version, request).await;
     // A failed invocation (timeout, init failure) has no tail from its
     // environment; its lines are in the function's log: those of this
@@ -150,14 +151,10 @@ pub fn validate_payload(body: Bytes) -> Result<Bytes, ApiError> {
     Ok(body)
 }
 
-fn epoch_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// An X-Ray trace header with a fresh root id.
 fn trace_id() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let secs = epoch_ms() / 1_000;
+    let secs = wall_epoch_ms() / 1_000;
     format!("Root=1-{secs:08x}-{};Parent={};Sampled=0", &id[..24], &id[16..32])
 }
 
