@@ -152,7 +152,9 @@ async fn the_seed_scenario_2000_messages_through_a_worker_with_reserved_concurre
 
     // The mapping's own count of what its receives sent to the DLQ.
     let metrics = weir.call("GET", "/metrics", &[], "").await.text();
-    let dead_lettered = metric_sample(&metrics, "weir_event_source_mapping_dead_lettered_messages_total", &uuid);
+    let labels = [("event_source_mapping", uuid.as_str()), ("function_name", "worker"), ("queue_name", "jobs")];
+    let dead_lettered =
+        Some(Scrape::parse(&metrics).get("weir_event_source_mapping_dead_lettered_messages_total", &labels));
     assert_eq!(dead_lettered, Some(20.0), "{metrics}");
 
     let got = weir.call("GET", &format!("/2015-03-31/event-source-mappings/{uuid}"), &[], "").await.json();
@@ -274,7 +276,9 @@ async fn filter_criteria_send_only_matching_messages_and_delete_the_rest() {
 
     // The three others were deleted, and counted as filtered out.
     let metrics = weir.call("GET", "/metrics", &[], "").await.text();
-    let filtered_out = metric_sample(&metrics, "weir_event_source_mapping_filtered_out_messages_total", &uuid);
+    let labels = [("event_source_mapping", uuid.as_str()), ("function_name", "picky"), ("queue_name", "orders")];
+    let filtered_out =
+        Some(Scrape::parse(&metrics).get("weir_event_source_mapping_filtered_out_messages_total", &labels));
     assert_eq!(filtered_out, Some(3.0), "{metrics}");
 
     // GetEventSourceMapping reports the criteria; an empty Filters list clears them.

@@ -2,56 +2,13 @@
 //! of `GET /metrics` compared with its exact expected value, the per-second
 //! history compared with the counters, and `weir top --once` on the result.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// A parsed Prometheus text exposition: `name{sorted labels}` → value.
-struct Scrape(BTreeMap<String, f64>);
-
-fn key(name: &str, labels: &[(&str, &str)]) -> String {
-    let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    labels.sort();
-    if labels.is_empty() { name.to_string() } else { format!("{name}{{{}}}", labels.join(",")) }
-}
-
 impl Scrape {
-    fn parse(text: &str) -> Scrape {
-        let mut samples = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed line {line:?}"));
-            let value: f64 = match value {
-                "+Inf" => f64::INFINITY,
-                v => v.parse().unwrap_or_else(|_| panic!("malformed value in {line:?}")),
-            };
-            let (name, labels) = match series.split_once('{') {
-                None => (series, Vec::new()),
-                Some((name, rest)) => {
-                    let labels = rest
-                        .trim_end_matches('}')
-                        .split(',')
-                        .map(|pair| {
-                            let (k, v) = pair.split_once('=').unwrap();
-                            (k, v.trim_matches('"'))
-                        })
-                        .collect();
-                    (name, labels)
-                }
-            };
-            assert!(samples.insert(key(name, &labels), value).is_none(), "duplicate series {series}");
-        }
-        Scrape(samples)
-    }
-
-    /// The value of one series; panics if absent.
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let key = key(name, labels);
-        *self.0.get(&key).unwrap_or_else(|| panic!("no series {key}"))
-    }
-
     fn function(&self, name: &str, function: &str) -> f64 {
         self.get(name, &[("function_name", function)])
     }

@@ -304,13 +304,47 @@ pub fn aws_cli(endpoint: &str, service: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("aws printed JSON")
 }
 
-/// The value of the first sample of `family` whose labels mention `label`
-/// in a `/metrics` text.
-pub fn metric_sample(metrics: &str, family: &str, label: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| l.strip_prefix(family).is_some_and(|rest| rest.starts_with('{')))
-        .find(|l| l.contains(label))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+/// A parsed Prometheus text exposition: `name{sorted labels}` → value.
+pub struct Scrape(pub BTreeMap<String, f64>);
+
+/// The key of a series in a [`Scrape`].
+pub fn key(name: &str, labels: &[(&str, &str)]) -> String {
+    let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    labels.sort();
+    if labels.is_empty() { name.to_string() } else { format!("{name}{{{}}}", labels.join(",")) }
+}
+
+impl Scrape {
+    pub fn parse(text: &str) -> Scrape {
+        let mut samples = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed line {line:?}"));
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                v => v.parse().unwrap_or_else(|_| panic!("malformed value in {line:?}")),
+            };
+            let (name, labels) = match series.split_once('{') {
+                None => (series, Vec::new()),
+                Some((name, rest)) => {
+                    let labels = rest
+                        .trim_end_matches('}')
+                        .split(',')
+                        .map(|pair| {
+                            let (k, v) = pair.split_once('=').unwrap();
+                            (k, v.trim_matches('"'))
+                        })
+                        .collect();
+                    (name, labels)
+                }
+            };
+            assert!(samples.insert(key(name, &labels), value).is_none(), "duplicate series {series}");
+        }
+        Scrape(samples)
+    }
+
+    /// The value of one series; panics if absent.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let key = key(name, labels);
+        *self.0.get(&key).unwrap_or_else(|| panic!("no series {key}"))
+    }
 }
