@@ -4,7 +4,6 @@
 //! Plain data with small helpers; the rules that change it live in
 //! `controller/`.
 
-use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use crate::api::InitType;
@@ -97,10 +96,7 @@ pub(crate) struct Counters {
     pub peak_concurrent: u32,
     /// Highest concurrency since the last
     /// [`Controller::take_concurrency_peak`](crate::Controller::take_concurrency_peak).
-    /// Atomic only so that a reader holding `&Controller` can start a new
-    /// window; the controller itself updates it through `get_mut` (a plain
-    /// store on the warm path).
-    pub window_peak: AtomicU32,
+    pub window_peak: u32,
 }
 
 #[derive(Debug)]

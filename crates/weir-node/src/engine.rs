@@ -139,6 +139,13 @@ impl Engine {
         f(&self.lock().core)
     }
 
+    /// Like [`Engine::read`], for the metrics sampler's calls that start a
+    /// new window (`take_concurrency_peak`): they change no state a rule
+    /// reads and produce no effects, so nothing is drained after them.
+    pub fn sample<R>(&self, f: impl FnOnce(&mut Controller) -> R) -> R {
+        f(&mut self.lock().core)
+    }
+
     pub fn apply_config(&self, change: ConfigChange) -> Result<ConfigOutcome, ConfigError> {
         self.with_core(|core, now| core.handle_config(now, change))
     }

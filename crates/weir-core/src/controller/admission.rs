@@ -160,13 +160,11 @@ impl Controller {
     fn take_slot(&mut self, function: FunctionId) {
         self.total_busy += 1;
         self.peak_busy = self.peak_busy.max(self.total_busy);
-        let window = self.window_peak_busy.get_mut();
-        *window = (*window).max(self.total_busy);
+        self.window_peak_busy = self.window_peak_busy.max(self.total_busy);
         let f = &mut self.functions[function.index()];
         let concurrent = f.concurrent();
         f.counters.peak_concurrent = f.counters.peak_concurrent.max(concurrent);
-        let window = f.counters.window_peak.get_mut();
-        *window = (*window).max(concurrent);
+        f.counters.window_peak = f.counters.window_peak.max(concurrent);
     }
 
     /// If invocations wait for host slots and idle environments occupy

@@ -80,7 +80,7 @@ impl Controller {
             self.total_busy,
             self.invocations.len()
         );
-        let window = self.window_peak_busy.load(std::sync::atomic::Ordering::Relaxed);
+        let window = self.window_peak_busy;
         ensure!(window >= self.total_busy, "account window peak {window} below total busy {}", self.total_busy);
         let unreserved: u32 = self.functions.iter().map(|f| f.unreserved_use()).sum();
         ensure!(
@@ -89,7 +89,7 @@ impl Controller {
             self.unreserved_busy
         );
         for (index, f) in self.functions.iter().enumerate() {
-            let window = f.counters.window_peak.load(std::sync::atomic::Ordering::Relaxed);
+            let window = f.counters.window_peak;
             ensure!(
                 window >= f.concurrent() && f.counters.peak_concurrent >= window,
                 "function {} window peak {window} outside [{}, {}]",

@@ -12,7 +12,6 @@ mod invariants;
 mod lifecycle;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::api::{AccountStats, Effect, FunctionStats, ProvisionedState, ProvisionedStatus};
 use crate::config::{ControllerConfig, RuntimeSettings};
@@ -63,7 +62,7 @@ pub struct Controller {
     pub(crate) peak_busy: u32,
     /// Highest `total_busy` since the last
     /// [`Controller::take_account_concurrency_peak`] (see `Counters::window_peak`).
-    pub(crate) window_peak_busy: AtomicU32,
+    pub(crate) window_peak_busy: u32,
     /// Functions whose callers wait for capacity.
     pub(crate) watchers: Vec<FunctionId>,
     /// Some pool may lack provisioned environments.
@@ -92,7 +91,7 @@ impl Controller {
             unreserved_busy: 0,
             total_busy: 0,
             peak_busy: 0,
-            window_peak_busy: AtomicU32::new(0),
+            window_peak_busy: 0,
             watchers: Vec::new(),
             provisioned_dirty: false,
             host_waits: 0,
@@ -268,19 +267,17 @@ impl Controller {
     /// concurrency now. CloudWatch reports `ConcurrentExecutions` as the
     /// maximum over each period: a metrics sampler calls this once per
     /// period, so bursts between two samples are not lost.
-    ///
-    /// It takes `&self` so that a reader holding only shared access can
-    /// call it; the window is the only state it changes, and it changes
-    /// nothing any rule reads. Call it from one reader only (two would
-    /// split each other's windows).
-    pub fn take_concurrency_peak(&self, function: FunctionId) -> Option<u32> {
-        let f = self.functions.get(function.index())?;
-        Some(f.counters.window_peak.swap(f.concurrent(), Ordering::Relaxed))
+    /// The window changes nothing any rule reads. Call it from one reader
+    /// only (two would split each other's windows).
+    pub fn take_concurrency_peak(&mut self, function: FunctionId) -> Option<u32> {
+        let f = self.functions.get_mut(function.index())?;
+        let concurrent = f.concurrent();
+        Some(std::mem::replace(&mut f.counters.window_peak, concurrent))
     }
 
     /// [`Controller::take_concurrency_peak`] for the whole account.
-    pub fn take_account_concurrency_peak(&self) -> u32 {
-        self.window_peak_busy.swap(self.total_busy, Ordering::Relaxed)
+    pub fn take_account_concurrency_peak(&mut self) -> u32 {
+        std::mem::replace(&mut self.window_peak_busy, self.total_busy)
     }
 
     pub fn account_stats(&self) -> AccountStats {

@@ -119,11 +119,12 @@ impl Snapshot {
 
     async fn read(node: &Node, take_peaks: bool) -> Snapshot {
         let epoch_ms = node.clock.epoch_ms();
-        let (account, account_concurrency_peak, core_functions) = node.engine.read(|core| {
+        let (account, account_concurrency_peak, core_functions) = node.engine.sample(|core| {
             let mut functions = Vec::new();
-            for id in core.function_ids() {
-                let (Some(name), Some(stats)) = (core.function_name(id), core.function_stats(id)) else { continue };
+            let ids: Vec<_> = core.function_ids().collect();
+            for id in ids {
                 let peak = if take_peaks { core.take_concurrency_peak(id) } else { None };
+                let (Some(name), Some(stats)) = (core.function_name(id), core.function_stats(id)) else { continue };
                 let provisioned = if stats.provisioned_concurrency > 0 {
                     core.provisioned_qualifiers(id)
                         .into_iter()
