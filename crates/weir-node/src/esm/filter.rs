@@ -69,8 +69,9 @@ impl Filters {
                     index + 1
                 )));
             }
-            let pattern = Pattern::parse(text).map_err(|err| invalid_pattern(err.to_string()))?;
-            let body = match serde_json::from_str::<Value>(text).ok().as_ref().and_then(|p| p.get("body")) {
+            let value: Value = serde_json::from_str(text).map_err(invalid_pattern)?;
+            let pattern = Pattern::from_value(&value).map_err(invalid_pattern)?;
+            let body = match value.get("body") {
                 Some(Value::Object(_)) => BodyForm::Json,
                 Some(_) => BodyForm::Text,
                 None => BodyForm::Any,
